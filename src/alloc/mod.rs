@@ -1,0 +1,509 @@
+//! The in-segment allocator. All of its state is in the segment header
+//! ([`AllocState`]) and in block headers; it speaks in offsets only.
+//!
+//! The heap is a sequence of blocks from `HEAP_START` up to `top`; above
+//! `top` the segment is untouched (and so costs no memory). Each block starts
+//! with a 16-byte header:
+//!
+//! - word 0: block size (a multiple of 16, at least 32) | flags
+//!   (`ALLOC`, `PREV_ALLOC`, `ROOT`, `QUEUED`);
+//! - word 1: allocated: `generation << 8 | kind`; free: next free block.
+//!
+//! A free block also holds the previous free block in word 2 and its size in
+//! its last word (the footer), so that freeing coalesces with both
+//! neighbours. Free blocks of up to 1024 bytes sit in exact-size bins (size
+//! classes, O(1)); larger ones in one bin per power of two, searched best fit.
+//! A free block that reaches `top` lowers `top` instead.
+
+use crate::Error;
+use crate::segment::{AllocState, HEAP_START, Handle, Mem, NLARGE, NSMALL, Offset};
+
+/// Block header size.
+pub(crate) const HDR: u64 = 16;
+/// Smallest block.
+pub(crate) const MIN_BLOCK: u64 = 32;
+/// Largest block size kept in the exact-size bins.
+pub(crate) const SMALL_MAX: u64 = 1024;
+
+/// Block flag: allocated.
+pub(crate) const ALLOC: u64 = 1;
+/// Block flag: the block before this one is allocated (or there is none).
+pub(crate) const PREV_ALLOC: u64 = 2;
+/// Block flag: the object is a root (a message, queued or taken).
+pub(crate) const ROOT: u64 = 4;
+/// Block flag: the root is in the message queue.
+pub(crate) const QUEUED: u64 = 8;
+const FLAGS: u64 = 15;
+
+/// Space usage of a segment, from [`crate::Turn::stats`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stats {
+    /// Segment size in bytes.
+    pub size: u64,
+    /// Bytes in allocated blocks (headers included).
+    pub used: u64,
+    /// Bytes that can still be allocated (free blocks plus untouched space).
+    pub free: u64,
+    /// Number of allocated blocks (values and their internal parts).
+    pub blocks: u64,
+    /// Bytes in free blocks below the high-water mark (fragmentation).
+    pub free_in_bins: u64,
+    /// The high-water mark: bytes from the segment start to the heap's top.
+    pub high_water: u64,
+}
+
+fn small_index(size: u64) -> usize {
+    ((size - MIN_BLOCK) / 16) as usize
+}
+
+fn large_index(size: u64) -> usize {
+    let k = 63 - size.leading_zeros() as usize;
+    (k - 10).min(NLARGE - 1)
+}
+
+/// The allocator, bound to one segment's memory. Only a turn holder makes
+/// one, and only one exists per turn at a time (the views borrow the turn).
+#[derive(Clone, Copy)]
+pub(crate) struct Heap {
+    pub(crate) mem: Mem,
+    st: *mut AllocState,
+}
+
+impl Heap {
+    /// # Safety
+    /// `st` must point to the allocator state inside `mem`'s header, and the
+    /// caller must hold the turn (nobody else touches the state or blocks).
+    pub(crate) unsafe fn new(mem: Mem, st: *mut AllocState) -> Heap {
+        Heap { mem, st }
+    }
+
+    #[inline]
+    #[allow(clippy::mut_from_ref)]
+    fn st(&self) -> &mut AllocState {
+        // SAFETY: `new`'s contract: the state is ours during the turn; no
+        // two of these references are live at once (each use is short and
+        // does not call back into another).
+        unsafe { &mut *self.st }
+    }
+
+    /// Current `top`.
+    pub(crate) fn top(&self) -> u64 {
+        self.st().top
+    }
+
+    /// Space usage.
+    pub(crate) fn stats(&self) -> Stats {
+        let st = self.st();
+        Stats {
+            size: self.mem.len(),
+            used: st.used,
+            free: self.mem.len() - st.top + st.free_in_bins,
+            blocks: st.blocks,
+            free_in_bins: st.free_in_bins,
+            high_water: st.top,
+        }
+    }
+
+    /// Reads a block's word 0 and checks that it is a plausible block start.
+    #[inline]
+    pub(crate) fn header(&self, b: Offset) -> Result<(u64, u64), Error> {
+        let o = b.get();
+        let top = self.st().top;
+        if o < HEAP_START || !o.is_multiple_of(16) || o + HDR > top {
+            return Err(Error::corrupt(o, "offset is not a block in the heap"));
+        }
+        let w0 = self.mem.u64(b)?;
+        let size = w0 & !FLAGS;
+        if size < MIN_BLOCK || size > top - o {
+            return Err(Error::corrupt(o, format!("block size {size} out of range")));
+        }
+        Ok((size, w0 & FLAGS))
+    }
+
+    /// Checks that `b` is an allocated block and returns (size, flags, kind).
+    #[inline]
+    pub(crate) fn live(&self, b: Offset) -> Result<(u64, u64, u8), Error> {
+        let (size, flags) = self.header(b)?;
+        if flags & ALLOC == 0 {
+            return Err(Error::corrupt(b.get(), "points to a free block"));
+        }
+        let w1 = self.mem.u64(b.add(8))?;
+        Ok((size, flags, w1 as u8))
+    }
+
+    /// Checks a user's handle: an allocated block of that generation.
+    pub(crate) fn check_handle(&self, h: Handle) -> Result<(u64, u64, u8), Error> {
+        let stale = Error::StaleHandle {
+            offset: h.offset.get(),
+            generation: h.generation,
+        };
+        let Ok((size, flags)) = self.header(h.offset) else {
+            return Err(stale);
+        };
+        if flags & ALLOC == 0 {
+            return Err(stale);
+        }
+        let w1 = self.mem.u64(h.offset.add(8))?;
+        if w1 >> 8 != h.generation {
+            return Err(stale);
+        }
+        Ok((size, flags, w1 as u8))
+    }
+
+    /// The handle of the allocated block `b`.
+    pub(crate) fn handle(&self, b: Offset) -> Result<Handle, Error> {
+        let w1 = self.mem.u64(b.add(8))?;
+        Ok(Handle {
+            offset: b,
+            generation: w1 >> 8,
+        })
+    }
+
+    /// Sets and clears flags of block `b`.
+    pub(crate) fn set_flags(&self, b: Offset, set: u64, clear: u64) -> Result<(), Error> {
+        let w0 = self.mem.u64(b)?;
+        self.mem.set_u64(b, (w0 | set) & !clear)
+    }
+
+    fn bin_head(&self, size: u64) -> (&mut u64, &mut u64, u64) {
+        let st = self.st();
+        if size <= SMALL_MAX {
+            let i = small_index(size);
+            (&mut st.small[i], &mut st.small_map, 1 << i)
+        } else {
+            let i = large_index(size);
+            (&mut st.large[i], &mut st.large_map, 1 << i)
+        }
+    }
+
+    /// Puts the free block `b` of `size` into its bin and writes its footer.
+    fn insert_free(&self, b: Offset, size: u64, prev_alloc: u64) -> Result<(), Error> {
+        let m = self.mem;
+        m.set_u64(b, size | prev_alloc)?;
+        m.set_u64(b.add(size - 8), size)?;
+        let (head, map, bit) = self.bin_head(size);
+        let old = *head;
+        m.set_u64(b.add(8), old)?;
+        m.set_u64(b.add(16), 0)?;
+        if old != 0 {
+            m.set_u64(Offset::new(old).add(16), b.get())?;
+        }
+        *head = b.get();
+        *map |= bit;
+        self.st().free_in_bins += size;
+        Ok(())
+    }
+
+    /// Takes the free block `b` of `size` out of its bin.
+    fn unlink_free(&self, b: Offset, size: u64) -> Result<(), Error> {
+        let m = self.mem;
+        let next = m.u64(b.add(8))?;
+        let prev = m.u64(b.add(16))?;
+        if prev != 0 {
+            m.set_u64(Offset::new(prev).add(8), next)?;
+        } else {
+            let (head, map, bit) = self.bin_head(size);
+            if *head != b.get() {
+                return Err(Error::corrupt(b.get(), "free list head does not match"));
+            }
+            *head = next;
+            if next == 0 {
+                *map &= !bit;
+            }
+        }
+        if next != 0 {
+            m.set_u64(Offset::new(next).add(16), prev)?;
+        }
+        self.st().free_in_bins -= size;
+        Ok(())
+    }
+
+    /// Finds and unlinks a free block of at least `need` bytes.
+    fn take_free(&self, need: u64) -> Result<Option<(Offset, u64)>, Error> {
+        let st = self.st();
+        if need <= SMALL_MAX {
+            let i = small_index(need);
+            let m = st.small_map & (!0u64 << i);
+            if m != 0 {
+                let b = Offset::new(st.small[m.trailing_zeros() as usize]);
+                let size = self.header(b)?.0;
+                self.unlink_free(b, size)?;
+                return Ok(Some((b, size)));
+            }
+        }
+        let i = if need <= SMALL_MAX {
+            0
+        } else {
+            large_index(need)
+        };
+        if st.large_map & (1 << i) != 0 {
+            // Best fit inside the bin.
+            let mut best: Option<(Offset, u64)> = None;
+            let mut cur = st.large[i];
+            let mut steps = 0u64;
+            while cur != 0 {
+                let b = Offset::new(cur);
+                let size = self.header(b)?.0;
+                if size >= need && best.is_none_or(|(_, s)| size < s) {
+                    best = Some((b, size));
+                    if size == need {
+                        break;
+                    }
+                }
+                cur = self.mem.u64(b.add(8))?;
+                steps += 1;
+                if steps > st.blocks + st.free_in_bins / MIN_BLOCK + 1 {
+                    return Err(Error::corrupt(b.get(), "cycle in a free list"));
+                }
+            }
+            if let Some((b, size)) = best {
+                self.unlink_free(b, size)?;
+                return Ok(Some((b, size)));
+            }
+        }
+        let higher = if i + 1 >= NLARGE {
+            0
+        } else {
+            st.large_map & (!0u64 << (i + 1))
+        };
+        if higher != 0 {
+            let b = Offset::new(st.large[higher.trailing_zeros() as usize]);
+            let size = self.header(b)?.0;
+            self.unlink_free(b, size)?;
+            return Ok(Some((b, size)));
+        }
+        Ok(None)
+    }
+
+    /// Allocates a block with at least `payload` bytes after its header and
+    /// returns its offset. The payload is not initialised. Out of memory
+    /// leaves everything as it was.
+    pub(crate) fn alloc(&self, payload: u64, kind: u8) -> Result<Offset, Error> {
+        let need = payload
+            .checked_add(HDR + 15)
+            .map(|n| (n & !15).max(MIN_BLOCK))
+            .ok_or(Error::OutOfMemory {
+                requested: payload,
+                free: 0,
+            })?;
+        let m = self.mem;
+        let (b, size, prev_alloc) = match self.take_free(need)? {
+            Some((b, size)) => {
+                let w0 = m.u64(b)?;
+                let rest = size - need;
+                if rest >= MIN_BLOCK {
+                    // Split: the remainder stays free (its next neighbour's
+                    // PREV_ALLOC is already clear).
+                    self.insert_free(b.add(need), rest, PREV_ALLOC)?;
+                    (b, need, w0 & PREV_ALLOC)
+                } else {
+                    self.mark_next_prev_alloc(b, size, true)?;
+                    (b, size, w0 & PREV_ALLOC)
+                }
+            }
+            None => {
+                let st = self.st();
+                if need > m.len() - st.top {
+                    return Err(Error::OutOfMemory {
+                        requested: need,
+                        free: m.len() - st.top + st.free_in_bins,
+                    });
+                }
+                let b = Offset::new(st.top);
+                let pa = if st.top_prev_alloc != 0 {
+                    PREV_ALLOC
+                } else {
+                    0
+                };
+                st.top += need;
+                st.top_prev_alloc = 1;
+                (b, need, pa)
+            }
+        };
+        let st = self.st();
+        m.set_u64(b, size | ALLOC | prev_alloc)?;
+        m.set_u64(b.add(8), st.next_gen << 8 | kind as u64)?;
+        st.next_gen = (st.next_gen + 1) & ((1 << 56) - 1);
+        st.used += size;
+        st.blocks += 1;
+        Ok(b)
+    }
+
+    fn mark_next_prev_alloc(&self, b: Offset, size: u64, alloc: bool) -> Result<(), Error> {
+        let next = b.get() + size;
+        let st = self.st();
+        if next == st.top {
+            st.top_prev_alloc = alloc as u64;
+            return Ok(());
+        }
+        let n = Offset::new(next);
+        if alloc {
+            self.set_flags(n, PREV_ALLOC, 0)
+        } else {
+            self.set_flags(n, 0, PREV_ALLOC)
+        }
+    }
+
+    /// Frees the allocated block `b` (not what it points to).
+    pub(crate) fn free(&self, b: Offset) -> Result<(), Error> {
+        let (size, flags, _) = self.live(b)?;
+        let m = self.mem;
+        let st = self.st();
+        st.used -= size;
+        st.blocks -= 1;
+        let mut start = b;
+        let mut total = size;
+        let next = b.get() + size;
+        if next < st.top {
+            let (nsize, nflags) = self.header(Offset::new(next))?;
+            if nflags & ALLOC == 0 {
+                self.unlink_free(Offset::new(next), nsize)?;
+                total += nsize;
+            }
+        }
+        if flags & PREV_ALLOC == 0 {
+            let psize = m.u64(Offset::new(b.get() - 8))?;
+            let prev = b
+                .get()
+                .checked_sub(psize)
+                .filter(|&p| p >= HEAP_START)
+                .ok_or_else(|| Error::corrupt(b.get(), "bad footer of previous block"))?;
+            self.unlink_free(Offset::new(prev), psize)?;
+            start = Offset::new(prev);
+            total += psize;
+        }
+        // The block before `start` is allocated (free neighbours coalesce).
+        if start.get() + total == st.top {
+            st.top = start.get();
+            st.top_prev_alloc = 1;
+            // Clear the header so a stale handle never sees ALLOC above top.
+            m.set_u64(start, 0)?;
+            m.set_u64(start.add(8), 0)?;
+            return Ok(());
+        }
+        // Clear the generation of the freed block's header even when it is
+        // absorbed into a neighbour, so an old handle can never match it.
+        m.set_u64(b.add(8), 0)?;
+        self.insert_free(start, total, PREV_ALLOC)?;
+        self.mark_next_prev_alloc(start, total, false)
+    }
+
+    /// Walks every block from the heap start to `top`, checking headers,
+    /// footers, flags, coalescing and the bins; calls `f(block, size,
+    /// flags, kind)` for each allocated block. Cost: one step per block.
+    pub(crate) fn walk(
+        &self,
+        mut f: impl FnMut(Offset, u64, u64, u8) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        let st = self.st();
+        let top = st.top;
+        if top < HEAP_START || top > self.mem.len() || !top.is_multiple_of(16) {
+            return Err(Error::corrupt(
+                std::mem::offset_of!(crate::segment::Header, alloc) as u64,
+                "heap top out of range",
+            ));
+        }
+        let mut o = HEAP_START;
+        let mut prev_alloc = true;
+        let (mut used, mut blocks, mut free_bytes, mut free_blocks) = (0u64, 0u64, 0u64, 0u64);
+        while o < top {
+            let b = Offset::new(o);
+            let (size, flags) = self.header(b)?;
+            if (flags & PREV_ALLOC != 0) != prev_alloc {
+                return Err(Error::corrupt(
+                    o,
+                    "PREV_ALLOC flag disagrees with the previous block",
+                ));
+            }
+            if flags & ALLOC != 0 {
+                let kind = self.mem.u64(b.add(8))? as u8;
+                used += size;
+                blocks += 1;
+                f(b, size, flags, kind)?;
+                prev_alloc = true;
+            } else {
+                if !prev_alloc {
+                    return Err(Error::corrupt(o, "two adjacent free blocks"));
+                }
+                if flags & (ROOT | QUEUED) != 0 {
+                    return Err(Error::corrupt(o, "free block with object flags"));
+                }
+                if self.mem.u64(b.add(size - 8))? != size {
+                    return Err(Error::corrupt(
+                        o,
+                        "free block footer does not match its size",
+                    ));
+                }
+                free_bytes += size;
+                free_blocks += 1;
+                prev_alloc = false;
+            }
+            o += size;
+        }
+        if (st.top_prev_alloc != 0) != prev_alloc {
+            return Err(Error::corrupt(
+                o,
+                "top_prev_alloc disagrees with the last block",
+            ));
+        }
+        if used != st.used || blocks != st.blocks || free_bytes != st.free_in_bins {
+            return Err(Error::corrupt(
+                std::mem::offset_of!(crate::segment::Header, alloc) as u64,
+                format!(
+                    "allocator counters (used {}, blocks {}, free {}) disagree with the heap \
+                     (used {used}, blocks {blocks}, free {free_bytes})",
+                    st.used, st.blocks, st.free_in_bins
+                ),
+            ));
+        }
+        // Every bin: a proper doubly-linked list of free blocks of its class;
+        // together they hold exactly the free blocks found above.
+        let mut listed = 0u64;
+        let check_list = |head: u64, bit_set: bool, in_class: &dyn Fn(u64) -> bool| {
+            let mut n = 0u64;
+            let mut cur = head;
+            let mut prev = 0u64;
+            if (head != 0) != bit_set {
+                return Err(Error::corrupt(head, "bin bitmap disagrees with the bin"));
+            }
+            while cur != 0 {
+                let b = Offset::new(cur);
+                let (size, flags) = self.header(b)?;
+                if flags & ALLOC != 0 || !in_class(size) {
+                    return Err(Error::corrupt(cur, "wrong block in a free list"));
+                }
+                if self.mem.u64(b.add(16))? != prev {
+                    return Err(Error::corrupt(cur, "free list back link is wrong"));
+                }
+                n += 1;
+                if n > free_blocks {
+                    return Err(Error::corrupt(
+                        cur,
+                        "free lists hold more blocks than the heap",
+                    ));
+                }
+                prev = cur;
+                cur = self.mem.u64(b.add(8))?;
+            }
+            Ok(n)
+        };
+        for i in 0..NSMALL {
+            let want = MIN_BLOCK + 16 * i as u64;
+            listed += check_list(st.small[i], st.small_map & (1 << i) != 0, &|s| {
+                s == want && s <= SMALL_MAX
+            })?;
+        }
+        for i in 0..NLARGE {
+            listed += check_list(st.large[i], st.large_map & (1 << i) != 0, &|s| {
+                s > SMALL_MAX && large_index(s) == i
+            })?;
+        }
+        if listed != free_blocks {
+            return Err(Error::corrupt(
+                HEAP_START,
+                format!("{free_blocks} free blocks in the heap but {listed} in the bins"),
+            ));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,223 @@
+//! The mutable list: a header, a relocating chunk table, and chunks of slots
+//! that never move.
+//!
+//! Chunk `k` holds `8 << min(k, 9)` slots (8, 16, ... 4096, then 4096 each),
+//! so small lists are small and big ones waste at most one chunk. Growing
+//! adds a chunk and, when the table is full, moves the table (a few words per
+//! chunk); items stay where they are.
+
+use super::{K_LIST_CHUNK, K_LIST_TABLE, T_LIST, payload};
+use crate::Error;
+use crate::alloc::{HDR, Heap};
+use crate::segment::Offset;
+
+/// Payload bytes of a list header: len, table, nchunks, reserved.
+pub(crate) const LIST_PAYLOAD: u64 = 32;
+/// Chunk geometry: first chunk's slots and the cap.
+const FIRST: u64 = 8;
+const GEO_CHUNKS: u64 = 10;
+const MAX_CHUNK: u64 = FIRST << (GEO_CHUNKS - 1);
+const GEO_TOTAL: u64 = FIRST * ((1 << GEO_CHUNKS) - 1);
+/// Offset of slot 0 inside a chunk block (header, index, reserved).
+pub(crate) const CHUNK_SLOTS: u64 = HDR + 16;
+/// Offset of entry 0 inside a table block (header, capacity, reserved).
+pub(crate) const TABLE_ENTRIES: u64 = HDR + 16;
+
+/// Slots in chunk `k`.
+#[inline]
+pub(crate) fn chunk_cap(k: u64) -> u64 {
+    FIRST << k.min(GEO_CHUNKS - 1)
+}
+
+/// Items that `n` chunks hold.
+#[inline]
+pub(crate) fn capacity(n: u64) -> u64 {
+    if n <= GEO_CHUNKS {
+        FIRST * ((1 << n) - 1)
+    } else {
+        GEO_TOTAL + (n - GEO_CHUNKS) * MAX_CHUNK
+    }
+}
+
+/// Chunk number and index in the chunk of item `i`.
+#[inline]
+pub(crate) fn locate(i: u64) -> (u64, u64) {
+    if i < GEO_TOTAL {
+        let x = i + FIRST;
+        let k = 63 - x.leading_zeros() as u64 - 3;
+        (k, x - (FIRST << k))
+    } else {
+        let r = i - GEO_TOTAL;
+        (GEO_CHUNKS + r / MAX_CHUNK, r % MAX_CHUNK)
+    }
+}
+
+/// A list header as read from the segment.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ListLayout {
+    pub(crate) b: Offset,
+    pub(crate) len: u64,
+    pub(crate) table: Offset,
+    pub(crate) nchunks: u64,
+}
+
+impl ListLayout {
+    /// Allocates an empty list.
+    pub(crate) fn create(heap: &Heap) -> Result<Offset, Error> {
+        let b = heap.alloc(LIST_PAYLOAD, T_LIST)?;
+        heap.mem.zero(payload(b), LIST_PAYLOAD)?;
+        Ok(b)
+    }
+
+    /// Reads the header of the list at `b` and checks its numbers agree.
+    #[inline]
+    pub(crate) fn read(heap: &Heap, b: Offset) -> Result<ListLayout, Error> {
+        let m = heap.mem;
+        let p = payload(b);
+        let l = ListLayout {
+            b,
+            len: m.u64(p)?,
+            table: Offset::new(m.u64(p.add(8))?),
+            nchunks: m.u64(p.add(16))?,
+        };
+        if l.nchunks > 1 << 32
+            || l.len > capacity(l.nchunks)
+            || (l.nchunks > 0) == l.table.is_null()
+        {
+            return Err(Error::corrupt(b.get(), "list header is inconsistent"));
+        }
+        Ok(l)
+    }
+
+    /// Writes len, table and nchunks back (publishes a change).
+    #[inline]
+    pub(crate) fn store(&self, heap: &Heap) -> Result<(), Error> {
+        let m = heap.mem;
+        let p = payload(self.b);
+        m.set_u64(p, self.len)?;
+        m.set_u64(p.add(8), self.table.get())?;
+        m.set_u64(p.add(16), self.nchunks)
+    }
+
+    /// Items the list can hold without growing.
+    #[inline]
+    pub(crate) fn capacity(&self) -> u64 {
+        capacity(self.nchunks)
+    }
+
+    /// Block offset of chunk `k`.
+    #[inline]
+    pub(crate) fn chunk(&self, heap: &Heap, k: u64) -> Result<Offset, Error> {
+        Ok(Offset::new(
+            heap.mem.u64(self.table.add(TABLE_ENTRIES + 8 * k))?,
+        ))
+    }
+
+    /// Offset of the slot of item `i` (`i < capacity`).
+    #[inline]
+    pub(crate) fn slot(&self, heap: &Heap, i: u64) -> Result<Offset, Error> {
+        let (k, j) = locate(i);
+        if k >= self.nchunks {
+            return Err(Error::corrupt(self.b.get(), "list item beyond its chunks"));
+        }
+        let c = self.chunk(heap, k)?;
+        c.checked_add(CHUNK_SLOTS + 16 * j)
+            .ok_or_else(|| Error::corrupt(c.get(), "chunk offset overflows"))
+    }
+
+    /// Makes room for `extra` more items (adds chunks, moves the table if
+    /// full). Items never move. On out of memory the list is unchanged in
+    /// content (chunks already added stay as spare capacity).
+    pub(crate) fn reserve(&mut self, heap: &Heap, extra: u64) -> Result<(), Error> {
+        let want = self.len.checked_add(extra).ok_or(Error::OutOfMemory {
+            requested: u64::MAX,
+            free: heap.stats().free,
+        })?;
+        while self.capacity() < want {
+            self.add_chunk(heap)?;
+        }
+        Ok(())
+    }
+
+    fn add_chunk(&mut self, heap: &Heap) -> Result<(), Error> {
+        let m = heap.mem;
+        let k = self.nchunks;
+        let c = heap.alloc(16 + 16 * chunk_cap(k), K_LIST_CHUNK)?;
+        m.set_u64(payload(c), k)?;
+        m.set_u64(payload(c).add(8), 0)?;
+        let tcap = if self.table.is_null() {
+            0
+        } else {
+            m.u64(payload(self.table))?
+        };
+        if k >= tcap {
+            let ncap = (tcap * 2).max(4);
+            let nt = match heap.alloc(16 + 8 * ncap, K_LIST_TABLE) {
+                Ok(t) => t,
+                Err(e) => {
+                    heap.free(c)?;
+                    return Err(e);
+                }
+            };
+            m.set_u64(payload(nt), ncap)?;
+            m.set_u64(payload(nt).add(8), 0)?;
+            if !self.table.is_null() {
+                m.copy_within(self.table.add(TABLE_ENTRIES), nt.add(TABLE_ENTRIES), 8 * k)?;
+                heap.free(self.table)?;
+            }
+            self.table = nt;
+        }
+        m.set_u64(self.table.add(TABLE_ENTRIES + 8 * k), c.get())?;
+        self.nchunks = k + 1;
+        self.store(heap)
+    }
+
+    /// Frees trailing chunks that are not needed (keeping one spare chunk of
+    /// hysteresis so push/pop at a boundary does not thrash); all of them
+    /// when the list is empty.
+    pub(crate) fn trim(&mut self, heap: &Heap) -> Result<(), Error> {
+        if self.len == 0 {
+            self.free_storage(heap)?;
+            self.table = Offset::NULL;
+            self.nchunks = 0;
+            return self.store(heap);
+        }
+        while self.nchunks >= 2
+            && capacity(self.nchunks - 2) >= self.len + chunk_cap(self.nchunks - 2) / 2
+        {
+            let c = self.chunk(heap, self.nchunks - 1)?;
+            self.nchunks -= 1;
+            self.store(heap)?;
+            heap.free(c)?;
+        }
+        Ok(())
+    }
+
+    /// Frees the chunks and the table (not the items, nor the header).
+    pub(crate) fn free_storage(&self, heap: &Heap) -> Result<(), Error> {
+        for k in 0..self.nchunks {
+            heap.free(self.chunk(heap, k)?)?;
+        }
+        if !self.table.is_null() {
+            heap.free(self.table)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn geometry_is_contiguous() {
+        let mut i = 0u64;
+        for k in 0..40 {
+            for j in 0..chunk_cap(k) {
+                assert_eq!(locate(i), (k, j), "item {i}");
+                i += 1;
+            }
+            assert_eq!(capacity(k + 1), i);
+        }
+    }
+}

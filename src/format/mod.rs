@@ -1,0 +1,126 @@
+//! The archived layout: tags, slots, object layouts, list geometry, the
+//! stable key hash, recursive freeing and the validator.
+//!
+//! `FORMAT.md` is the byte-level specification; this module is its code.
+
+pub(crate) mod hash;
+pub(crate) mod list;
+pub(crate) mod slot;
+pub(crate) mod validate;
+
+pub(crate) use slot::Slot;
+
+use crate::Error;
+use crate::alloc::{HDR, Heap};
+use crate::segment::Offset;
+
+/// Slot tag / object kind: None (inline).
+pub(crate) const T_NONE: u8 = 0;
+/// Slot tag: bool (inline, payload 0 or 1).
+pub(crate) const T_BOOL: u8 = 1;
+/// Slot tag: int64 (inline).
+pub(crate) const T_INT: u8 = 2;
+/// Slot tag: float64 (inline, IEEE bits).
+pub(crate) const T_FLOAT: u8 = 3;
+/// Slot tag and object kind: UTF-8 string.
+pub(crate) const T_STR: u8 = 4;
+/// Slot tag and object kind: immutable bytes.
+pub(crate) const T_BYTES: u8 = 5;
+/// Slot tag and object kind: mutable bytes.
+pub(crate) const T_BYTEARRAY: u8 = 6;
+/// Slot tag and object kind: tuple.
+pub(crate) const T_TUPLE: u8 = 7;
+/// Slot tag and object kind: mutable list (header of the chunked list).
+pub(crate) const T_LIST: u8 = 8;
+/// Slot tag and object kind: dict (immutable for now).
+pub(crate) const T_DICT: u8 = 9;
+/// Slot tag and object kind: frozen set.
+pub(crate) const T_SET: u8 = 10;
+/// Object kind: a root holding one slot (a scalar message).
+pub(crate) const K_BOX: u8 = 32;
+/// Object kind: a list's chunk table.
+pub(crate) const K_LIST_TABLE: u8 = 33;
+/// Object kind: a list's chunk of slots.
+pub(crate) const K_LIST_CHUNK: u8 = 34;
+/// Object kind: the message queue's ring.
+pub(crate) const K_QUEUE: u8 = 35;
+
+/// The Python name of a tag, for errors.
+pub(crate) fn type_name(tag: u8) -> &'static str {
+    match tag {
+        T_NONE => "None",
+        T_BOOL => "bool",
+        T_INT => "int",
+        T_FLOAT => "float",
+        T_STR => "str",
+        T_BYTES => "bytes",
+        T_BYTEARRAY => "bytearray",
+        T_TUPLE => "tuple",
+        T_LIST => "list",
+        T_DICT => "dict",
+        T_SET => "frozenset",
+        K_BOX => "box",
+        K_LIST_TABLE => "list table",
+        K_LIST_CHUNK => "list chunk",
+        K_QUEUE => "queue ring",
+        _ => "unknown",
+    }
+}
+
+/// Whether a tag means "points to an object".
+#[inline]
+pub(crate) fn is_ptr_tag(tag: u8) -> bool {
+    (T_STR..=T_SET).contains(&tag)
+}
+
+/// Offset of an object's payload (after the block header).
+#[inline]
+pub(crate) fn payload(b: Offset) -> Offset {
+    b.add(HDR)
+}
+
+/// Offset of the first slot of a tuple, frozen set or dict (after `len` and
+/// a reserved word).
+pub(crate) const SEQ_SLOTS: u64 = HDR + 16;
+
+/// Frees the object at `b` and everything it owns (iteratively: nesting
+/// depth cannot overflow the stack).
+pub(crate) fn free_object(heap: &Heap, b: Offset) -> Result<(), Error> {
+    let mut stack = vec![b];
+    while let Some(b) = stack.pop() {
+        let (_, _, kind) = heap.live(b)?;
+        let m = heap.mem;
+        let mut push_slot = |s: Offset| -> Result<(), Error> {
+            let slot = Slot::read(&m, s)?;
+            if let Some(p) = slot.ptr() {
+                stack.push(p);
+            }
+            Ok(())
+        };
+        match kind {
+            T_TUPLE | T_SET => {
+                let n = m.u64(payload(b))?;
+                for i in 0..n {
+                    push_slot(b.add(SEQ_SLOTS + 16 * i))?;
+                }
+            }
+            T_DICT => {
+                let n = m.u64(payload(b))?;
+                for i in 0..2 * n {
+                    push_slot(b.add(SEQ_SLOTS + 16 * i))?;
+                }
+            }
+            K_BOX => push_slot(payload(b))?,
+            T_LIST => {
+                let l = list::ListLayout::read(heap, b)?;
+                for i in 0..l.len {
+                    push_slot(l.slot(heap, i)?)?;
+                }
+                l.free_storage(heap)?;
+            }
+            _ => {}
+        }
+        heap.free(b)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,114 @@
+//! Slots: 16 bytes holding an inline scalar or a pointer to an object.
+
+use bytecheck::rancor::{Fallible, Source};
+use bytecheck::{CheckBytes, Verify};
+
+use super::{T_BOOL, T_FLOAT, T_INT, T_NONE, T_SET, is_ptr_tag};
+use crate::Error;
+use crate::segment::{Mem, Offset};
+
+/// A list item, tuple item, dict key or value, or a boxed message:
+/// `tag: u8`, seven zero bytes, `payload: u64` (the scalar, or the offset of
+/// the object's block for pointer tags). The payload is 8-byte aligned, so
+/// `&mut i64` into it is sound.
+#[derive(CheckBytes, Clone, Copy, Debug, PartialEq)]
+#[bytecheck(verify)]
+#[repr(C)]
+pub(crate) struct Slot {
+    pub(crate) tag: u8,
+    pub(crate) pad: [u8; 7],
+    pub(crate) payload: u64,
+}
+
+#[derive(Debug)]
+struct BadSlot(&'static str);
+
+impl std::fmt::Display for BadSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0)
+    }
+}
+impl std::error::Error for BadSlot {}
+
+// SAFETY: `verify` only reads the fields of an already byte-checked `Slot`
+// and returns an error for every combination the format forbids.
+unsafe impl<C: Fallible + ?Sized> Verify<C> for Slot
+where
+    C::Error: Source,
+{
+    fn verify(&self, _: &mut C) -> Result<(), C::Error> {
+        if self.pad != [0; 7] {
+            return Err(Source::new(BadSlot("slot padding is not zero")));
+        }
+        match self.tag {
+            T_NONE if self.payload != 0 => Err(Source::new(BadSlot("None slot with a payload"))),
+            T_BOOL if self.payload > 1 => Err(Source::new(BadSlot("bool slot not 0 or 1"))),
+            T_NONE | T_BOOL | T_INT | T_FLOAT => Ok(()),
+            t if is_ptr_tag(t) => {
+                if self.payload == 0 || !self.payload.is_multiple_of(16) {
+                    Err(Source::new(BadSlot("slot pointer null or misaligned")))
+                } else {
+                    Ok(())
+                }
+            }
+            _ => Err(Source::new(BadSlot("unknown slot tag"))),
+        }
+    }
+}
+
+const _: () = assert!(std::mem::size_of::<Slot>() == 16);
+const _: () = assert!(T_SET < 16);
+
+impl Slot {
+    pub(crate) const NONE: Slot = Slot {
+        tag: T_NONE,
+        pad: [0; 7],
+        payload: 0,
+    };
+
+    pub(crate) fn new(tag: u8, payload: u64) -> Slot {
+        Slot {
+            tag,
+            pad: [0; 7],
+            payload,
+        }
+    }
+
+    /// A pointer slot to the object at `b` of kind `tag`.
+    pub(crate) fn ptr_to(tag: u8, b: Offset) -> Slot {
+        Slot::new(tag, b.get())
+    }
+
+    /// The object this slot owns, if any.
+    #[inline]
+    pub(crate) fn ptr(&self) -> Option<Offset> {
+        is_ptr_tag(self.tag).then_some(Offset::new(self.payload))
+    }
+
+    /// Reads the slot at `off` (bounds- and alignment-checked, not verified).
+    #[inline]
+    pub(crate) fn read(m: &Mem, off: Offset) -> Result<Slot, Error> {
+        let p = m.ptr(off, 16, 8)?;
+        // SAFETY: 16 bytes in bounds, 8-aligned; any bytes are a valid
+        // `Slot` (u8, [u8; 7], u64).
+        Ok(unsafe { (p as *const Slot).read() })
+    }
+
+    /// Reads and verifies the slot at `off` with bytecheck.
+    pub(crate) fn read_checked(m: &Mem, off: Offset) -> Result<Slot, Error> {
+        let p = m.ptr(off, 16, 8)?;
+        // SAFETY: `p` points to 16 readable, 8-aligned bytes.
+        unsafe { bytecheck::check_bytes::<Slot, bytecheck::rancor::Error>(p as *const Slot) }
+            .map_err(|e| Error::corrupt(off.get(), e.to_string()))?;
+        Slot::read(m, off)
+    }
+
+    /// Writes the slot at `off` (all 16 bytes, padding zeroed).
+    #[inline]
+    pub(crate) fn write(self, m: &Mem, off: Offset) -> Result<(), Error> {
+        let p = m.ptr(off, 16, 8)?;
+        // SAFETY: 16 bytes in bounds, 8-aligned, exclusive during the turn.
+        unsafe { (p as *mut Slot).write(self) };
+        Ok(())
+    }
+}

@@ -1,0 +1,268 @@
+//! The validator: from the header through every reachable object.
+//!
+//! It walks the allocator's blocks once (headers, footers, free lists,
+//! counters), then the message queue, then every object reachable from a
+//! root, checking each slot with bytecheck and each object's lengths against
+//! its block, UTF-8 of strings, kinds of pointed-to blocks, and that every
+//! object has exactly one owner (which also rules out cycles). Cost is
+//! proportional to the heap's high-water mark, not the segment size; two
+//! bitmaps of one bit per 16 heap bytes are its only allocation.
+
+use super::list::{CHUNK_SLOTS, ListLayout, TABLE_ENTRIES, chunk_cap};
+use super::{
+    K_BOX, K_LIST_CHUNK, K_LIST_TABLE, K_QUEUE, SEQ_SLOTS, Slot, T_BYTEARRAY, T_BYTES, T_DICT,
+    T_LIST, T_SET, T_STR, T_TUPLE, is_ptr_tag, payload, type_name,
+};
+use crate::Error;
+use crate::alloc::{HDR, Heap, QUEUED, ROOT};
+use crate::segment::{HEAP_START, Offset, QueueState};
+
+/// What validation found in a sound segment.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Report {
+    /// Heap bytes walked (the high-water mark less the header).
+    pub heap_bytes: u64,
+    /// Allocated blocks.
+    pub blocks: u64,
+    /// Root objects (messages in the queue and taken ones not yet freed).
+    pub roots: u64,
+    /// Messages in the queue.
+    pub messages: u64,
+    /// Blocks reachable from the roots and the queue (values and their parts).
+    pub reachable: u64,
+    /// Allocated blocks that nothing reaches (left by an interrupted
+    /// operation); harmless, and reclaimed by recovery.
+    pub orphans: u64,
+}
+
+struct Bits(Vec<u64>);
+
+impl Bits {
+    fn new(top: u64) -> Bits {
+        let n = ((top - HEAP_START) / 16).div_ceil(64) as usize;
+        Bits(vec![0; n.max(1)])
+    }
+    fn idx(o: Offset) -> (usize, u64) {
+        let g = (o.get() - HEAP_START) / 16;
+        ((g / 64) as usize, 1 << (g % 64))
+    }
+    fn set(&mut self, o: Offset) {
+        let (i, b) = Bits::idx(o);
+        self.0[i] |= b;
+    }
+    fn get(&self, o: Offset) -> bool {
+        let (i, b) = Bits::idx(o);
+        self.0.get(i).is_some_and(|w| w & b != 0)
+    }
+}
+
+struct Walk<'a> {
+    heap: &'a Heap,
+    allocated: Bits,
+    visited: Bits,
+    stack: Vec<(Offset, u8)>,
+    reachable: u64,
+}
+
+impl Walk<'_> {
+    /// Claims block `b` as owned by one more owner: it must be allocated,
+    /// of kind `kind` (any value kind for `None`), and not owned yet.
+    fn claim(&mut self, b: Offset, kind: Option<u8>) -> Result<(u64, u8), Error> {
+        let o = b.get();
+        if o < HEAP_START || !o.is_multiple_of(16) || o >= self.heap.top() || !self.allocated.get(b)
+        {
+            return Err(Error::corrupt(
+                o,
+                "pointer to something that is not an allocated block",
+            ));
+        }
+        if self.visited.get(b) {
+            return Err(Error::corrupt(
+                o,
+                "object has two owners (shared or cyclic)",
+            ));
+        }
+        self.visited.set(b);
+        self.reachable += 1;
+        let (size, _, k) = self.heap.live(b)?;
+        if let Some(want) = kind.filter(|&w| w != k) {
+            return Err(Error::corrupt(
+                o,
+                format!(
+                    "expected a {} block, found {}",
+                    type_name(want),
+                    type_name(k)
+                ),
+            ));
+        }
+        Ok((size - HDR, k))
+    }
+
+    fn slot(&mut self, s: Offset) -> Result<(), Error> {
+        let slot = Slot::read_checked(&self.heap.mem, s)?;
+        if is_ptr_tag(slot.tag) {
+            self.stack.push((Offset::new(slot.payload), slot.tag));
+        }
+        Ok(())
+    }
+
+    fn object(&mut self, b: Offset, cap: u64, kind: u8) -> Result<(), Error> {
+        let m = self.heap.mem;
+        let o = b.get();
+        let too_long = |what: &str| Error::corrupt(o, format!("{what} longer than its block"));
+        match kind {
+            K_BOX => self.slot(payload(b))?,
+            T_STR | T_BYTES | T_BYTEARRAY => {
+                let len = m.u64(payload(b))?;
+                if len > cap - 8 {
+                    return Err(too_long(type_name(kind)));
+                }
+                if kind == T_STR {
+                    // SAFETY: the validator runs inside a turn; nothing
+                    // writes while the slice lives (this statement).
+                    let bytes = unsafe { m.bytes(payload(b).add(8), len)? };
+                    std::str::from_utf8(bytes)
+                        .map_err(|e| Error::corrupt(o, format!("str is not UTF-8: {e}")))?;
+                }
+            }
+            T_TUPLE | T_SET | T_DICT => {
+                let len = m.u64(payload(b))?;
+                let per = if kind == T_DICT { 32 } else { 16 };
+                if len.checked_mul(per).is_none_or(|n| n > cap - 16) {
+                    return Err(too_long(type_name(kind)));
+                }
+                if m.u64(payload(b).add(8))? != 0 {
+                    return Err(Error::corrupt(o, "reserved word is not zero"));
+                }
+                for i in 0..len * per / 16 {
+                    self.slot(b.add(SEQ_SLOTS + 16 * i))?;
+                }
+            }
+            T_LIST => {
+                if cap < 32 || m.u64(payload(b).add(24))? != 0 {
+                    return Err(Error::corrupt(o, "list header malformed"));
+                }
+                let l = ListLayout::read(self.heap, b)?;
+                if !l.table.is_null() {
+                    let (tcap_bytes, _) = self.claim(l.table, Some(K_LIST_TABLE))?;
+                    let tcap = m.u64(payload(l.table))?;
+                    if tcap.checked_mul(8).is_none_or(|n| n > tcap_bytes - 16) || l.nchunks > tcap {
+                        return Err(Error::corrupt(l.table.get(), "list table malformed"));
+                    }
+                    for k in 0..l.nchunks {
+                        let c = l.chunk(self.heap, k)?;
+                        let (ccap, _) = self.claim(c, Some(K_LIST_CHUNK))?;
+                        if m.u64(payload(c))? != k || 16 + 16 * chunk_cap(k) > ccap {
+                            return Err(Error::corrupt(c.get(), "list chunk malformed"));
+                        }
+                    }
+                }
+                for i in 0..l.len {
+                    self.slot(l.slot(self.heap, i)?)?;
+                }
+                debug_assert_eq!(CHUNK_SLOTS, TABLE_ENTRIES);
+            }
+            _ => {
+                return Err(Error::corrupt(
+                    o,
+                    format!("{} block where a value was expected", type_name(kind)),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Validates the whole heap and the queue.
+pub(crate) fn validate(heap: &Heap, queue: &QueueState) -> Result<Report, Error> {
+    let top = heap.top();
+    if top < HEAP_START || top > heap.mem.len() {
+        return Err(Error::corrupt(0, "heap top out of range"));
+    }
+    let mut allocated = Bits::new(top);
+    let mut roots = Vec::new();
+    let mut queued = 0u64;
+    let mut blocks = 0u64;
+    heap.walk(|b, _, flags, kind| {
+        allocated.set(b);
+        blocks += 1;
+        if flags & QUEUED != 0 && flags & ROOT == 0 {
+            return Err(Error::corrupt(b.get(), "queued block that is not a root"));
+        }
+        if flags & ROOT != 0 {
+            if kind != K_BOX && !is_ptr_tag(kind) {
+                return Err(Error::corrupt(b.get(), "root that is not a value"));
+            }
+            roots.push(b);
+            queued += (flags & QUEUED != 0) as u64;
+        }
+        Ok(())
+    })?;
+    let mut w = Walk {
+        heap,
+        allocated,
+        visited: Bits::new(top),
+        stack: Vec::new(),
+        reachable: 0,
+    };
+    // The queue: a ring of handles to queued roots.
+    let qoff = std::mem::offset_of!(crate::segment::Header, queue) as u64;
+    if queue.ring == 0 {
+        if queue.len != 0 || queue.cap != 0 || queue.head != 0 {
+            return Err(Error::corrupt(qoff, "queue without a ring has entries"));
+        }
+    } else {
+        let ring = Offset::new(queue.ring);
+        let (cap_bytes, _) = w.claim(ring, Some(K_QUEUE))?;
+        if queue.cap.checked_mul(16).is_none_or(|n| n > cap_bytes)
+            || queue.head >= queue.cap
+            || queue.len > queue.cap
+        {
+            return Err(Error::corrupt(qoff, "queue counters out of range"));
+        }
+        for i in 0..queue.len {
+            let e = payload(ring).add(16 * ((queue.head + i) % queue.cap));
+            let h = crate::segment::Handle {
+                offset: Offset::new(heap.mem.u64(e)?),
+                generation: heap.mem.u64(e.add(8))?,
+            };
+            let (_, flags, _) = heap.check_handle(h).map_err(|_| {
+                Error::corrupt(
+                    e.get(),
+                    "queue entry is not a live object of that generation",
+                )
+            })?;
+            if flags & QUEUED == 0 || !w.allocated.get(h.offset) {
+                return Err(Error::corrupt(
+                    e.get(),
+                    "queue entry's object is not marked queued",
+                ));
+            }
+        }
+    }
+    if queued != queue.len {
+        return Err(Error::corrupt(
+            qoff,
+            format!(
+                "{queued} blocks marked queued but the queue holds {}",
+                queue.len
+            ),
+        ));
+    }
+    for &r in &roots {
+        let (cap, kind) = w.claim(r, None)?;
+        w.object(r, cap, kind)?;
+        while let Some((b, tag)) = w.stack.pop() {
+            let (cap, kind) = w.claim(b, Some(tag))?;
+            w.object(b, cap, kind)?;
+        }
+    }
+    Ok(Report {
+        heap_bytes: top - HEAP_START,
+        blocks,
+        roots: roots.len() as u64,
+        messages: queue.len,
+        reachable: w.reachable,
+        orphans: blocks - w.reachable,
+    })
+}

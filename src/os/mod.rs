@@ -1,0 +1,41 @@
+//! The operating-system layer: the only module that makes system calls.
+//!
+//! It opens and creates POSIX shared-memory objects (or plain files), maps
+//! them, waits and wakes on futexes, and asks whether a process is alive.
+//! A heap-backed [`Region`] stands in for a mapping where no system call may
+//! be made (tests under Miri, single-process use).
+
+mod futex;
+mod region;
+mod shm;
+
+pub(crate) use futex::{wait as futex_wait, wake_all as futex_wake_all};
+pub(crate) use region::Region;
+pub(crate) use shm::{create_file, create_shm, open_file, open_shm, unlink_shm};
+
+/// The calling process's id.
+pub(crate) fn current_pid() -> u32 {
+    std::process::id()
+}
+
+/// Whether a process with this id exists (it may be a zombie or, after pid
+/// reuse, another process: callers treat `false` as certain, `true` as
+/// "probably").
+pub(crate) fn pid_alive(pid: u32) -> bool {
+    #[cfg(miri)]
+    {
+        let _ = pid;
+        true
+    }
+    #[cfg(not(miri))]
+    {
+        let Some(p) = rustix::process::Pid::from_raw(pid as i32) else {
+            return false;
+        };
+        match rustix::process::test_kill_process(p) {
+            Ok(()) => true,
+            // EPERM: exists but belongs to someone else.
+            Err(e) => e != rustix::io::Errno::SRCH,
+        }
+    }
+}

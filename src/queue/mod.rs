@@ -1,0 +1,217 @@
+//! The message queue, and the turn's operations on handles.
+//!
+//! The queue is a ring of handles (offset, generation) in one block, grown
+//! by doubling. A message is a root object: a value's block, or a box
+//! holding one slot for scalars. Queued roots carry the `QUEUED` flag;
+//! taking a message clears it and hands ownership to the caller, who frees
+//! it with [`Turn::free`] (or enqueues it again with [`Turn::put_handle`]).
+
+use crate::Error;
+use crate::alloc::{Heap, QUEUED, ROOT, Stats};
+use crate::format::validate::{Report, validate};
+use crate::format::{K_BOX, K_QUEUE, T_LIST, free_object, is_ptr_tag, payload};
+use crate::segment::{Handle, Offset};
+use crate::turn::Turn;
+use crate::value::{ListMut, Value, ValueRef, write_slot};
+
+impl<'seg> Turn<'seg> {
+    /// The allocator for this turn.
+    #[inline]
+    pub(crate) fn heap(&self) -> Heap {
+        // SAFETY: the state belongs to this segment's header and we hold the
+        // turn; views made from it borrow the turn.
+        unsafe { Heap::new(self.mem(), self.alloc_state()) }
+    }
+
+    fn queue(&self) -> &crate::segment::QueueState {
+        // SAFETY: the queue state is only touched by the turn holder; while
+        // `&self` is borrowed nothing mutates it.
+        unsafe { &*self.queue_state() }
+    }
+
+    fn queue_mut(&mut self) -> &mut crate::segment::QueueState {
+        // SAFETY: as above, and `&mut self` makes this the only reference.
+        unsafe { &mut *self.queue_state() }
+    }
+
+    /// Writes `v` as a new root object and returns its handle (not queued).
+    fn put_root(&mut self, v: &Value) -> Result<Handle, Error> {
+        let heap = self.heap();
+        let slot = write_slot(&heap, v)?;
+        let b = match slot.ptr() {
+            Some(b) => b,
+            None => {
+                let b = heap.alloc(16, K_BOX)?;
+                slot.write(&heap.mem, payload(b))?;
+                b
+            }
+        };
+        heap.set_flags(b, ROOT, 0)?;
+        heap.handle(b)
+    }
+
+    /// Writes `v` into the segment and appends it to the message queue.
+    /// Returns the message's handle. On [`Error::OutOfMemory`] nothing changed.
+    pub fn put_message(&mut self, v: &Value) -> Result<Handle, Error> {
+        let h = self.put_root(v)?;
+        if let Err(e) = self.enqueue(h) {
+            free_object(&self.heap(), h.offset)?;
+            return Err(e);
+        }
+        Ok(h)
+    }
+
+    /// Appends an existing root object (a message taken earlier) to the queue.
+    pub fn put_handle(&mut self, h: Handle) -> Result<(), Error> {
+        let (_, flags, _) = self.heap().check_handle(h)?;
+        if flags & ROOT == 0 {
+            return Err(Error::NotOwned {
+                offset: h.offset.get(),
+                owner: "a container",
+            });
+        }
+        if flags & QUEUED != 0 {
+            return Err(Error::NotOwned {
+                offset: h.offset.get(),
+                owner: "the message queue",
+            });
+        }
+        self.enqueue(h)
+    }
+
+    fn enqueue(&mut self, h: Handle) -> Result<(), Error> {
+        let heap = self.heap();
+        let m = heap.mem;
+        let q = self.queue_mut();
+        if q.len == q.cap {
+            let ncap = (q.cap * 2).max(16);
+            let nr = heap.alloc(16 * ncap, K_QUEUE)?;
+            for i in 0..q.len {
+                let src = payload(Offset::new(q.ring)).add(16 * ((q.head + i) % q.cap));
+                m.copy_within(src, payload(nr).add(16 * i), 16)?;
+            }
+            let old = q.ring;
+            q.ring = nr.get();
+            q.cap = ncap;
+            q.head = 0;
+            if old != 0 {
+                heap.free(Offset::new(old))?;
+            }
+        }
+        let e = payload(Offset::new(q.ring)).add(16 * ((q.head + q.len) % q.cap));
+        m.set_u64(e, h.offset.get())?;
+        m.set_u64(e.add(8), h.generation)?;
+        heap.set_flags(h.offset, QUEUED, 0)?;
+        q.len += 1;
+        Ok(())
+    }
+
+    fn queue_front(&self) -> Result<Option<Handle>, Error> {
+        let q = self.queue();
+        if q.len == 0 {
+            return Ok(None);
+        }
+        let m = self.mem();
+        let e = payload(Offset::new(q.ring)).add(16 * q.head);
+        Ok(Some(Handle {
+            offset: Offset::new(m.u64(e)?),
+            generation: m.u64(e.add(8))?,
+        }))
+    }
+
+    /// Takes the oldest message out of the queue (FIFO). The caller owns
+    /// it now: free it with [`Turn::free`] when done.
+    pub fn take_message(&mut self) -> Result<Option<Handle>, Error> {
+        let Some(h) = self.queue_front()? else {
+            return Ok(None);
+        };
+        let heap = self.heap();
+        heap.check_handle(h)?;
+        let q = self.queue_mut();
+        q.head = (q.head + 1) % q.cap;
+        q.len -= 1;
+        if q.len == 0 {
+            q.head = 0;
+        }
+        heap.set_flags(h.offset, 0, QUEUED)?;
+        Ok(Some(h))
+    }
+
+    /// The oldest message, left in the queue (peek).
+    pub fn read_message(&self) -> Result<Option<Handle>, Error> {
+        self.queue_front()
+    }
+
+    /// Whether the queue holds a message.
+    pub fn has_messages(&self) -> Result<bool, Error> {
+        Ok(self.queue().len > 0)
+    }
+
+    /// Number of messages in the queue.
+    pub fn message_count(&self) -> usize {
+        self.queue().len as usize
+    }
+
+    /// The value behind a handle (a message, or any object handle).
+    pub fn get(&self, h: Handle) -> Result<ValueRef<'_>, Error> {
+        let heap = self.heap();
+        let (_, _, kind) = heap.check_handle(h)?;
+        if kind == K_BOX {
+            let s = crate::format::Slot::read(&heap.mem, payload(h.offset))?;
+            // SAFETY: the view borrows `self`, the turn.
+            return unsafe { ValueRef::from_slot(heap, s) };
+        }
+        if !is_ptr_tag(kind) {
+            return Err(Error::StaleHandle {
+                offset: h.offset.get(),
+                generation: h.generation,
+            });
+        }
+        // SAFETY: the view borrows `self`, the turn.
+        unsafe { ValueRef::from_object(heap, h.offset, kind) }
+    }
+
+    /// The shared list behind a handle, for mutation.
+    pub fn list_mut(&mut self, h: Handle) -> Result<ListMut<'_>, Error> {
+        let heap = self.heap();
+        let (_, _, kind) = heap.check_handle(h)?;
+        if kind != T_LIST {
+            return Err(Error::TypeMismatch {
+                expected: "list",
+                found: crate::format::type_name(kind),
+            });
+        }
+        // SAFETY: a live list block; the view borrows the turn mutably.
+        Ok(unsafe { ListMut::new(heap, h.offset) })
+    }
+
+    /// Frees a root object (a taken message) and everything it owns. A
+    /// handle still in the queue, or owned by a container, is refused.
+    pub fn free(&mut self, h: Handle) -> Result<(), Error> {
+        let heap = self.heap();
+        let (_, flags, _) = heap.check_handle(h)?;
+        if flags & QUEUED != 0 {
+            return Err(Error::NotOwned {
+                offset: h.offset.get(),
+                owner: "the message queue",
+            });
+        }
+        if flags & ROOT == 0 {
+            return Err(Error::NotOwned {
+                offset: h.offset.get(),
+                owner: "a container",
+            });
+        }
+        free_object(&heap, h.offset)
+    }
+
+    /// Space usage of the segment.
+    pub fn stats(&self) -> Stats {
+        self.heap().stats()
+    }
+
+    /// Validates the whole segment now (what attach does).
+    pub fn validate(&self) -> Result<Report, Error> {
+        validate(&self.heap(), self.queue())
+    }
+}

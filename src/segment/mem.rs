@@ -1,0 +1,128 @@
+//! Bounds-checked access to a segment's bytes.
+//!
+//! [`Mem`] is a base pointer and a length. Every read or write through it
+//! checks that the range lies inside the segment and is aligned, so an offset
+//! written by a peer (or by a bit flip) can give an error but never a wild
+//! access. It is `Copy` and carries no lifetime: the public views wrap it
+//! with a lifetime borrowed from the [`crate::Turn`], which is what makes the
+//! accesses exclusive across processes.
+
+use super::Offset;
+use crate::Error;
+
+/// Raw, bounds-checked view of one segment's memory.
+#[derive(Clone, Copy)]
+pub(crate) struct Mem {
+    base: *mut u8,
+    len: u64,
+}
+
+// SAFETY: `Mem` is an address and a length; synchronisation of the bytes
+// behind it is the turn's business.
+unsafe impl Send for Mem {}
+// SAFETY: as above.
+unsafe impl Sync for Mem {}
+
+impl Mem {
+    /// # Safety
+    /// `base..base+len` must be valid for reads and writes for as long as any
+    /// copy of this `Mem` is used, and `base` must be 16-byte aligned.
+    pub(crate) unsafe fn new(base: *mut u8, len: usize) -> Mem {
+        Mem {
+            base,
+            len: len as u64,
+        }
+    }
+
+    /// Segment length in bytes.
+    #[inline]
+    pub(crate) fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// The base address (for the header).
+    #[inline]
+    pub(crate) fn base(&self) -> *mut u8 {
+        self.base
+    }
+
+    /// Checks that `off..off+n` is inside the segment and `off` is a multiple
+    /// of `align`; returns the pointer.
+    #[inline]
+    pub(crate) fn ptr(&self, off: Offset, n: u64, align: u64) -> Result<*mut u8, Error> {
+        let o = off.get();
+        match o.checked_add(n) {
+            Some(end) if end <= self.len && o.is_multiple_of(align) => {
+                // SAFETY: `o + n <= len`, so the result is inside (or one past
+                // the end of) the region `new` was given.
+                Ok(unsafe { self.base.add(o as usize) })
+            }
+            _ => Err(Error::corrupt(
+                o,
+                format!(
+                    "range of {n} bytes (alignment {align}) outside the segment of {} bytes",
+                    self.len
+                ),
+            )),
+        }
+    }
+
+    /// Reads the `u64` at `off`.
+    #[inline]
+    pub(crate) fn u64(&self, off: Offset) -> Result<u64, Error> {
+        let p = self.ptr(off, 8, 8)?;
+        // SAFETY: in bounds and aligned (checked by `ptr`); any bit pattern
+        // is a valid u64; no other party writes during our turn.
+        Ok(unsafe { (p as *const u64).read() })
+    }
+
+    /// Writes the `u64` at `off`.
+    #[inline]
+    pub(crate) fn set_u64(&self, off: Offset, v: u64) -> Result<(), Error> {
+        let p = self.ptr(off, 8, 8)?;
+        // SAFETY: in bounds and aligned (checked by `ptr`); exclusive during
+        // our turn.
+        unsafe { (p as *mut u64).write(v) };
+        Ok(())
+    }
+
+    /// A shared slice of `n` bytes at `off`.
+    ///
+    /// # Safety
+    /// Nobody may write those bytes while the slice lives (the caller ties
+    /// `'a` to a borrow of the turn).
+    #[inline]
+    pub(crate) unsafe fn bytes<'a>(&self, off: Offset, n: u64) -> Result<&'a [u8], Error> {
+        let p = self.ptr(off, n, 1)?;
+        // SAFETY: in bounds; exclusivity is the caller's contract.
+        Ok(unsafe { std::slice::from_raw_parts(p, n as usize) })
+    }
+
+    /// Copies `src` to `off`.
+    #[inline]
+    pub(crate) fn write_bytes(&self, off: Offset, src: &[u8]) -> Result<(), Error> {
+        let p = self.ptr(off, src.len() as u64, 1)?;
+        // SAFETY: in bounds; `src` is local memory, so no overlap.
+        unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), p, src.len()) };
+        Ok(())
+    }
+
+    /// Copies `n` bytes from `src` to `dst` inside the segment (may overlap).
+    #[inline]
+    pub(crate) fn copy_within(&self, src: Offset, dst: Offset, n: u64) -> Result<(), Error> {
+        let s = self.ptr(src, n, 1)?;
+        let d = self.ptr(dst, n, 1)?;
+        // SAFETY: both ranges in bounds; `copy` allows overlap.
+        unsafe { std::ptr::copy(s, d, n as usize) };
+        Ok(())
+    }
+
+    /// Zeroes `n` bytes at `off`.
+    #[inline]
+    pub(crate) fn zero(&self, off: Offset, n: u64) -> Result<(), Error> {
+        let p = self.ptr(off, n, 1)?;
+        // SAFETY: in bounds.
+        unsafe { std::ptr::write_bytes(p, 0, n as usize) };
+        Ok(())
+    }
+}

@@ -1,0 +1,483 @@
+//! The segment: the mapping, the header, create/attach/detach and lifecycle.
+
+mod header;
+mod mem;
+mod offset;
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::Ordering;
+
+pub(crate) use header::{
+    AllocState, HEAP_START, Header, MAX_PROCS, NLARGE, NSMALL, QueueState, TurnWords,
+};
+pub(crate) use mem::Mem;
+pub(crate) use offset::Offset;
+
+use crate::Error;
+use crate::os::{self, Region};
+use header::{MAGIC, MAX_SIZE, MIN_SIZE, VERSION};
+
+/// A small `Copy` id of a shared object: its offset and generation.
+///
+/// A process may keep it across turns and reopen the object in a later turn;
+/// if the object was freed meanwhile, opening it gives
+/// [`Error::StaleHandle`], never garbage. Handles can be sent to other
+/// processes as two integers ([`Handle::to_raw`] / [`Handle::from_raw`]).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct Handle {
+    pub(crate) offset: Offset,
+    pub(crate) generation: u64,
+}
+
+impl Handle {
+    /// The object's byte offset in the segment.
+    pub fn offset(&self) -> u64 {
+        self.offset.get()
+    }
+
+    /// The generation the object got when it was allocated.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// The handle as two integers (offset, generation).
+    pub fn to_raw(&self) -> (u64, u64) {
+        (self.offset.get(), self.generation)
+    }
+
+    /// A handle from two integers; checked when it is used.
+    pub fn from_raw(offset: u64, generation: u64) -> Handle {
+        Handle {
+            offset: Offset::new(offset),
+            generation,
+        }
+    }
+}
+
+/// Builder for [`Segment`]s: size, process limit, permissions, backing.
+#[derive(Clone, Debug)]
+pub struct SegmentOptions {
+    pub(crate) size: u64,
+    pub(crate) max_processes: u32,
+    pub(crate) mode: u32,
+    pub(crate) keep: bool,
+    pub(crate) validate: bool,
+}
+
+impl Default for SegmentOptions {
+    fn default() -> Self {
+        SegmentOptions {
+            size: 64 << 20,
+            max_processes: 64,
+            mode: 0o600,
+            keep: false,
+            validate: true,
+        }
+    }
+}
+
+impl SegmentOptions {
+    /// Segment size in bytes (64 KiB to 1 TiB; default 64 MiB). Memory is
+    /// used only as it is written.
+    pub fn size(mut self, bytes: u64) -> Self {
+        self.size = bytes;
+        self
+    }
+
+    /// How many processes may be attached at once (1 to 256; default 64).
+    pub fn max_processes(mut self, n: u32) -> Self {
+        self.max_processes = n;
+        self
+    }
+
+    /// Permission bits of the shared-memory object or file (default `0o600`).
+    pub fn mode(mut self, mode: u32) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// Keep the name after the creating `Segment` is dropped (default: the
+    /// creator unlinks it).
+    pub fn keep(mut self, keep: bool) -> Self {
+        self.keep = keep;
+        self
+    }
+
+    /// Validate the whole segment when attaching (default `true`). Turning it
+    /// off trusts the segment's bytes; every offset is still bounds-checked.
+    pub fn validate_on_attach(mut self, validate: bool) -> Self {
+        self.validate = validate;
+        self
+    }
+}
+
+/// What backs a segment, and what to do with its name when dropped.
+#[derive(Debug)]
+enum Backing {
+    Shm { name: String, unlink: bool },
+    File { path: PathBuf, remove: bool },
+    Memory,
+}
+
+/// One shared-memory segment, mapped into this process.
+///
+/// Create it with [`Segment::create`] or attach to an existing one with
+/// [`Segment::attach`]; touch its data only through a [`crate::Turn`].
+pub struct Segment {
+    pub(crate) mem: Mem,
+    // Keeps the memory behind `mem` alive; dropped last.
+    region: Region,
+    backing: Backing,
+    proc_slot: usize,
+    pub(crate) pid: u32,
+    /// Serialises the turns of this process's threads: a process holds at
+    /// most one ticket per `Segment`, so the ticket ring never overflows.
+    pub(crate) local: Mutex<()>,
+}
+
+impl std::fmt::Debug for Segment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Segment")
+            .field("backing", &self.backing)
+            .field("size", &self.region.len())
+            .field("pid", &self.pid)
+            .finish()
+    }
+}
+
+/// Checks a segment name: 1 to 200 bytes, no `/`, no NUL, not `.` or `..`.
+pub(crate) fn check_name(name: &str) -> Result<(), Error> {
+    let bad = |reason| {
+        Err(Error::InvalidName {
+            name: name.to_owned(),
+            reason,
+        })
+    };
+    if name.is_empty() {
+        return bad("empty");
+    }
+    if name.len() > 200 {
+        return bad("longer than 200 bytes");
+    }
+    if name.contains('/') {
+        return bad("contains '/'");
+    }
+    if name.contains('\0') {
+        return bad("contains NUL");
+    }
+    if name == "." || name == ".." || name.contains("..") {
+        return bad("contains '..'");
+    }
+    Ok(())
+}
+
+impl SegmentOptions {
+    fn check_create(&self) -> Result<(), Error> {
+        if self.size < MIN_SIZE {
+            return Err(Error::InvalidSize {
+                size: self.size,
+                reason: "smaller than 64 KiB",
+            });
+        }
+        if self.size > MAX_SIZE {
+            return Err(Error::InvalidSize {
+                size: self.size,
+                reason: "larger than 1 TiB",
+            });
+        }
+        if self.max_processes == 0 || self.max_processes as usize > MAX_PROCS {
+            return Err(Error::InvalidSize {
+                size: self.max_processes as u64,
+                reason: "max_processes must be 1 to 256",
+            });
+        }
+        Ok(())
+    }
+
+    /// Creates the named POSIX shared-memory segment (`/dev/shm/NAME`),
+    /// exclusively: [`Error::NameTaken`] if it exists.
+    pub fn create(&self, name: &str) -> Result<Segment, Error> {
+        check_name(name)?;
+        self.check_create()?;
+        let size = self.size.next_multiple_of(4096);
+        let file = os::create_shm(name, size, self.mode)?;
+        let backing = Backing::Shm {
+            name: name.to_owned(),
+            unlink: !self.keep,
+        };
+        // If mapping fails, the name must not stay behind.
+        let region = match Region::map(&file) {
+            Ok(r) => r,
+            Err(e) => {
+                let _ = os::unlink_shm(name);
+                return Err(e);
+            }
+        };
+        Segment::init(region, backing, self)
+    }
+
+    /// Creates a segment backed by a plain file at `path` (exclusively).
+    pub fn create_file(&self, path: &Path) -> Result<Segment, Error> {
+        self.check_create()?;
+        let size = self.size.next_multiple_of(4096);
+        let file = os::create_file(path, size, self.mode)?;
+        let backing = Backing::File {
+            path: path.to_owned(),
+            remove: !self.keep,
+        };
+        let region = match Region::map(&file) {
+            Ok(r) => r,
+            Err(e) => {
+                let _ = std::fs::remove_file(path);
+                return Err(e);
+            }
+        };
+        Segment::init(region, backing, self)
+    }
+
+    /// Creates a process-local segment on the heap: no name, no system
+    /// calls. For tests (it runs under Miri) and single-process use.
+    pub fn create_in_memory(&self) -> Result<Segment, Error> {
+        self.check_create()?;
+        let size = self.size.next_multiple_of(4096);
+        let region = Region::heap(size as usize)?;
+        Segment::init(region, Backing::Memory, self)
+    }
+}
+
+impl Segment {
+    /// Options for creating a segment.
+    pub fn options() -> SegmentOptions {
+        SegmentOptions::default()
+    }
+
+    /// Creates the named segment of `size` bytes (fails with
+    /// [`Error::NameTaken`] if the name exists). The creator unlinks the
+    /// name when dropped.
+    pub fn create(name: &str, size: u64) -> Result<Segment, Error> {
+        SegmentOptions::default().size(size).create(name)
+    }
+
+    fn new(region: Region, backing: Backing) -> Segment {
+        // SAFETY: the region lives as long as the Segment, which owns it and
+        // drops it after every `Mem` copy (they never outlive the Segment's
+        // borrows); mappings and heap regions are page-aligned.
+        let mem = unsafe { Mem::new(region.as_ptr(), region.len()) };
+        Segment {
+            mem,
+            region,
+            backing,
+            proc_slot: usize::MAX,
+            pid: os::current_pid(),
+            local: Mutex::new(()),
+        }
+    }
+
+    fn init(region: Region, backing: Backing, opts: &SegmentOptions) -> Result<Segment, Error> {
+        let mut seg = Segment::new(region, backing);
+        let size = seg.mem.len();
+        let h = seg.header_ptr();
+        // SAFETY: the region is at least MIN_SIZE > size_of::<Header>() bytes
+        // and page-aligned; it is fresh (zero-filled) and no other process
+        // looks at it before `ready` is set, so writing the plain fields
+        // through the raw pointer races with nobody.
+        unsafe {
+            (*h).magic = MAGIC;
+            (*h).version = VERSION;
+            (*h).header_size = std::mem::size_of::<Header>() as u32;
+            (*h).size = size;
+            (*h).heap_start = HEAP_START;
+            (*h).creator_pid = seg.pid;
+            (*h).max_procs = opts.max_processes;
+            (*h).alloc.top = HEAP_START;
+            (*h).alloc.top_prev_alloc = 1;
+            (*h).alloc.next_gen = 1;
+            (*h).ready.store(1, Ordering::Release);
+        }
+        seg.register()?;
+        Ok(seg)
+    }
+
+    /// Maps and checks the header of an existing segment and registers this
+    /// process; the caller validates the contents.
+    pub(crate) fn open_shm(name: &str) -> Result<Segment, Error> {
+        check_name(name)?;
+        let file = os::open_shm(name)?;
+        let region = Region::map(&file)?;
+        Segment::open(
+            region,
+            Backing::Shm {
+                name: name.to_owned(),
+                unlink: false,
+            },
+        )
+    }
+
+    pub(crate) fn open_file(path: &Path) -> Result<Segment, Error> {
+        let file = os::open_file(path)?;
+        let region = Region::map(&file)?;
+        Segment::open(
+            region,
+            Backing::File {
+                path: path.to_owned(),
+                remove: false,
+            },
+        )
+    }
+
+    fn open(region: Region, backing: Backing) -> Result<Segment, Error> {
+        let actual = region.len() as u64;
+        if actual < std::mem::size_of::<Header>() as u64 {
+            // Too small for a header: tell a foreign file from a cut one.
+            if actual >= 8 {
+                // SAFETY: at least 8 bytes are mapped.
+                let m = unsafe { std::slice::from_raw_parts(region.as_ptr(), 8) };
+                if m != MAGIC {
+                    return Err(Error::BadMagic);
+                }
+            }
+            return Err(Error::Truncated {
+                claimed: std::mem::size_of::<Header>() as u64,
+                actual,
+            });
+        }
+        let mut seg = Segment::new(region, backing);
+        let h = seg.header_ptr();
+        // SAFETY: the mapping holds a whole `Header`; every field of it is
+        // plain integers/atomics, so `check_bytes` (trivially) accepts any
+        // bytes, and reading the plain fields is reading integers.
+        unsafe {
+            bytecheck::check_bytes::<Header, bytecheck::rancor::Failure>(h)
+                .map_err(|_| Error::corrupt(0, "header fails bytecheck"))?;
+            if (*h).magic != MAGIC {
+                return Err(Error::BadMagic);
+            }
+            if (*h).version != VERSION {
+                return Err(Error::UnsupportedVersion {
+                    found: (*h).version,
+                    expected: VERSION,
+                });
+            }
+            // The creator may still be writing the header.
+            let mut spins = 0;
+            while (*h).ready.load(Ordering::Acquire) != 1 {
+                spins += 1;
+                if spins > 1000 {
+                    return Err(Error::corrupt(16, "header never became ready"));
+                }
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            if (*h).header_size as usize != std::mem::size_of::<Header>() {
+                return Err(Error::corrupt(12, "header size does not match the version"));
+            }
+            let claimed = (*h).size;
+            if claimed > actual {
+                return Err(Error::Truncated { claimed, actual });
+            }
+            if claimed != actual {
+                return Err(Error::corrupt(
+                    16,
+                    format!("header says {claimed} bytes but the object has {actual}"),
+                ));
+            }
+            if (*h).heap_start != HEAP_START {
+                return Err(Error::corrupt(
+                    24,
+                    "heap start is not where the format puts it",
+                ));
+            }
+            if (*h).max_procs == 0 || (*h).max_procs as usize > MAX_PROCS {
+                return Err(Error::corrupt(36, "max_procs out of range"));
+            }
+        }
+        seg.register()?;
+        Ok(seg)
+    }
+
+    /// Takes a slot in the process table (reusing slots of dead processes).
+    fn register(&mut self) -> Result<(), Error> {
+        let max = self.header().max_procs as usize;
+        let procs = &self.header().procs;
+        for (i, slot) in procs.iter().enumerate().take(max) {
+            let cur = slot.load(Ordering::Relaxed);
+            if (cur == 0 || !os::pid_alive(cur))
+                && slot
+                    .compare_exchange(cur, self.pid, Ordering::AcqRel, Ordering::Relaxed)
+                    .is_ok()
+            {
+                self.proc_slot = i;
+                return Ok(());
+            }
+        }
+        Err(Error::TooManyProcesses { max: max as u32 })
+    }
+
+    /// Pointer to the header.
+    pub(crate) fn header_ptr(&self) -> *mut Header {
+        self.mem.base() as *mut Header
+    }
+
+    /// The header, shared. Only its atomics and the fields fixed at creation
+    /// may be read through this; the allocator and queue state are reached
+    /// through raw pointers inside a turn.
+    pub(crate) fn header(&self) -> &Header {
+        // SAFETY: checked at open/init that a whole header is mapped; the
+        // fields read through `&Header` are atomics or never change after
+        // `ready`.
+        unsafe { &*self.header_ptr() }
+    }
+
+    /// Segment size in bytes.
+    pub fn size(&self) -> u64 {
+        self.mem.len()
+    }
+
+    /// Pids of the processes attached now.
+    pub fn processes(&self) -> Vec<u32> {
+        self.header()
+            .procs
+            .iter()
+            .map(|p| p.load(Ordering::Relaxed))
+            .filter(|&p| p != 0)
+            .collect()
+    }
+
+    /// The name (shared-memory object) or path this segment was opened by.
+    pub fn name(&self) -> Option<String> {
+        match &self.backing {
+            Backing::Shm { name, .. } => Some(name.clone()),
+            Backing::File { path, .. } => Some(path.display().to_string()),
+            Backing::Memory => None,
+        }
+    }
+
+    /// Removes the name `name` from the system (the segment lives on while
+    /// processes have it mapped).
+    pub fn unlink(name: &str) -> Result<(), Error> {
+        check_name(name)?;
+        os::unlink_shm(name)
+    }
+}
+
+impl Drop for Segment {
+    fn drop(&mut self) {
+        if self.proc_slot != usize::MAX {
+            let _ = self.header().procs[self.proc_slot].compare_exchange(
+                self.pid,
+                0,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            );
+        }
+        match &self.backing {
+            Backing::Shm { name, unlink: true } => {
+                let _ = os::unlink_shm(name);
+            }
+            Backing::File { path, remove: true } => {
+                let _ = std::fs::remove_file(path);
+            }
+            _ => {}
+        }
+    }
+}

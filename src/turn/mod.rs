@@ -1,0 +1,267 @@
+//! The turn: a fair (FIFO ticket) hand-off of the segment among N processes.
+//!
+//! A process takes a ticket (`next_ticket += 1`) and owns the turn when
+//! `now_serving` equals its ticket; releasing stores `now_serving + 1`. A
+//! waiter spins for a bounded time reading `now_serving` (no system call),
+//! then sleeps on it with a futex; the releaser calls `FUTEX_WAKE` only when
+//! `sleepers` is non-zero (the waiter raises `sleepers` before its last check,
+//! the releaser stores before it reads `sleepers`, both `SeqCst`, so a wake
+//! cannot be lost).
+//!
+//! A waiter that times out marks its ticket abandoned (`abandoned[t % N] =
+//! t + 1`); whoever finds the turn at an abandoned ticket (the releaser, or
+//! the waiter itself if the turn reached it during the give-up) claims the
+//! mark with one compare-exchange and passes the turn on, so a timed-out
+//! waiter never enters and never blocks the queue. While sleeping, a waiter
+//! checks every [`LIVENESS_PERIOD`] that the process the turn belongs to is
+//! alive: a dead holder gives [`Error::PeerDied`]; a dead waiter whose ticket
+//! came up is skipped.
+
+use std::sync::atomic::Ordering::SeqCst;
+use std::sync::{MutexGuard, TryLockError};
+use std::time::{Duration, Instant};
+
+use crate::Error;
+use crate::os;
+use crate::segment::{AllocState, MAX_PROCS, Mem, QueueState, Segment, TurnWords};
+
+/// How often a sleeping waiter checks that the turn's owner is alive: a
+/// peer's death is reported within about this time.
+pub const LIVENESS_PERIOD: Duration = Duration::from_millis(20);
+
+/// Spins reading `now_serving` before yielding.
+const SPINS: u32 = 2_000;
+/// `sched_yield`s before sleeping on the futex.
+const YIELDS: u32 = 50;
+
+/// The right to touch a segment's shared data, held by one process at a time.
+///
+/// Obtained from [`Segment::turn`] (and friends); dropping it hands the turn
+/// to the next waiting process. Every view of shared data borrows the
+/// `Turn`, so the compiler rejects any use of shared data after the turn is
+/// handed on.
+pub struct Turn<'seg> {
+    pub(crate) seg: &'seg Segment,
+    ticket: u32,
+    _local: MutexGuard<'seg, ()>,
+}
+
+impl std::fmt::Debug for Turn<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Turn")
+            .field("ticket", &self.ticket)
+            .finish()
+    }
+}
+
+fn slot(t: u32) -> usize {
+    t as usize % MAX_PROCS
+}
+
+fn pack(pid: u32, t: u32) -> u64 {
+    (pid as u64) << 32 | t as u64
+}
+
+impl Segment {
+    fn words(&self) -> &TurnWords {
+        &self.header().turn
+    }
+
+    /// Waits (as long as it takes) for this process's turn.
+    pub fn turn(&self) -> Result<Turn<'_>, Error> {
+        self.acquire(None)
+    }
+
+    /// Waits at most `timeout` for the turn; [`Error::Timeout`] if it did not
+    /// come (the turn is then not entered, and the queue of waiters goes on).
+    pub fn turn_timeout(&self, timeout: Duration) -> Result<Turn<'_>, Error> {
+        self.acquire(Some(Instant::now() + timeout))
+    }
+
+    /// Takes the turn only if it is free and nobody waits; never blocks.
+    pub fn try_turn(&self) -> Result<Option<Turn<'_>>, Error> {
+        let guard = match self.local.try_lock() {
+            Ok(g) => g,
+            Err(TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(TryLockError::WouldBlock) => return Ok(None),
+        };
+        let w = self.words();
+        let s = w.now_serving.v.load(SeqCst);
+        if w.next_ticket
+            .v
+            .compare_exchange(s, s.wrapping_add(1), SeqCst, SeqCst)
+            .is_err()
+        {
+            return Ok(None);
+        }
+        Ok(Some(self.enter(s, guard)))
+    }
+
+    fn enter<'a>(&'a self, t: u32, guard: MutexGuard<'a, ()>) -> Turn<'a> {
+        self.words().holder.v.store(pack(self.pid, t), SeqCst);
+        Turn {
+            seg: self,
+            ticket: t,
+            _local: guard,
+        }
+    }
+
+    fn acquire(&self, deadline: Option<Instant>) -> Result<Turn<'_>, Error> {
+        let guard = self.local.lock().unwrap_or_else(|p| p.into_inner());
+        let w = self.words();
+        let t = w.next_ticket.v.fetch_add(1, SeqCst);
+        w.waiters[slot(t)].store(pack(self.pid, t), SeqCst);
+        // Fast path: spin, then yield, reading one word.
+        for _ in 0..SPINS {
+            if w.now_serving.v.load(SeqCst) == t {
+                return Ok(self.enter(t, guard));
+            }
+            std::hint::spin_loop();
+        }
+        for _ in 0..YIELDS {
+            if w.now_serving.v.load(SeqCst) == t {
+                return Ok(self.enter(t, guard));
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                break;
+            }
+            std::thread::yield_now();
+        }
+        // Slow path: sleep on the futex.
+        w.sleepers.v.fetch_add(1, SeqCst);
+        let r = self.sleep_until(t, deadline);
+        w.sleepers.v.fetch_sub(1, SeqCst);
+        match r {
+            Ok(()) => Ok(self.enter(t, guard)),
+            Err(e) => {
+                self.abandon(t);
+                Err(e)
+            }
+        }
+    }
+
+    fn sleep_until(&self, t: u32, deadline: Option<Instant>) -> Result<(), Error> {
+        let w = self.words();
+        let mut last_check = Instant::now();
+        loop {
+            let s = w.now_serving.v.load(SeqCst);
+            if s == t {
+                return Ok(());
+            }
+            let now = Instant::now();
+            let mut slice = LIVENESS_PERIOD;
+            if let Some(d) = deadline {
+                if now >= d {
+                    return Err(Error::Timeout);
+                }
+                slice = slice.min(d - now);
+            }
+            if now.duration_since(last_check) >= LIVENESS_PERIOD {
+                last_check = now;
+                self.check_owner(s)?;
+            }
+            os::futex_wait(&w.now_serving.v, s, slice);
+        }
+    }
+
+    /// Checks that whoever the turn belongs to (ticket `s`) is alive.
+    fn check_owner(&self, s: u32) -> Result<(), Error> {
+        let w = self.words();
+        let h = w.holder.v.load(SeqCst);
+        if h != 0 && h as u32 == s {
+            let pid = (h >> 32) as u32;
+            if !os::pid_alive(pid) {
+                return Err(Error::PeerDied { pid });
+            }
+            return Ok(());
+        }
+        // Not entered yet: is the waiter that holds ticket `s` alive?
+        let wv = w.waiters[slot(s)].load(SeqCst);
+        if wv as u32 == s && wv != 0 {
+            let pid = (wv >> 32) as u32;
+            if !os::pid_alive(pid)
+                && w.waiters[slot(s)]
+                    .compare_exchange(wv, 0, SeqCst, SeqCst)
+                    .is_ok()
+                && w.now_serving.v.load(SeqCst) == s
+                && w.holder.v.load(SeqCst) as u32 != s
+            {
+                // We claimed the dead waiter's turn; pass it on.
+                self.pass_on(s);
+            }
+        }
+        Ok(())
+    }
+
+    /// Gives up ticket `t` without entering.
+    fn abandon(&self, t: u32) {
+        let w = self.words();
+        let mark = t as u64 + 1;
+        w.abandoned[slot(t)].store(mark, SeqCst);
+        if w.now_serving.v.load(SeqCst) == t
+            && w.abandoned[slot(t)]
+                .compare_exchange(mark, 0, SeqCst, SeqCst)
+                .is_ok()
+        {
+            // The turn reached us while giving up: we own it; pass it on.
+            self.pass_on(t);
+        }
+    }
+
+    /// Hands the turn from ticket `t` (owned by the caller) to the next live
+    /// ticket, skipping abandoned ones.
+    fn pass_on(&self, mut t: u32) {
+        let w = self.words();
+        loop {
+            let n = t.wrapping_add(1);
+            w.now_serving.v.store(n, SeqCst);
+            if w.sleepers.v.load(SeqCst) > 0 {
+                os::futex_wake_all(&w.now_serving.v);
+            }
+            if w.abandoned[slot(n)]
+                .compare_exchange(n as u64 + 1, 0, SeqCst, SeqCst)
+                .is_ok()
+            {
+                t = n;
+                continue;
+            }
+            break;
+        }
+    }
+}
+
+impl Drop for Turn<'_> {
+    fn drop(&mut self) {
+        let w = self.seg.words();
+        w.holder.v.store(0, SeqCst);
+        self.seg.pass_on(self.ticket);
+    }
+}
+
+impl<'seg> Turn<'seg> {
+    /// The segment this turn belongs to.
+    pub fn segment(&self) -> &'seg Segment {
+        self.seg
+    }
+
+    /// The segment's memory.
+    #[inline]
+    pub(crate) fn mem(&self) -> Mem {
+        self.seg.mem
+    }
+
+    /// The allocator state. Only a turn holder may use it.
+    #[inline]
+    pub(crate) fn alloc_state(&self) -> *mut AllocState {
+        // SAFETY: projection of a field of the mapped header (no reference
+        // to the whole header is formed).
+        unsafe { std::ptr::addr_of_mut!((*self.seg.header_ptr()).alloc) }
+    }
+
+    /// The queue state. Only a turn holder may use it.
+    #[inline]
+    pub(crate) fn queue_state(&self) -> *mut QueueState {
+        // SAFETY: as in `alloc_state`.
+        unsafe { std::ptr::addr_of_mut!((*self.seg.header_ptr()).queue) }
+    }
+}

@@ -1,0 +1,272 @@
+//! Owned values, the `value!` macro, and the views into a segment.
+
+mod eq;
+mod list;
+mod view;
+mod write;
+
+pub use list::ListMut;
+pub use view::{DictRef, ListRef, SetRef, TupleRef, ValueRef};
+
+pub(crate) use eq::{hash_value, py_eq};
+pub(crate) use write::{free_slot, write_slot};
+
+/// An owned, dynamically typed value: what goes into a segment and what
+/// comes out of it by copy.
+///
+/// `PartialEq` is structural (`Int(1) != Float(1.0)`); shared dict keys and
+/// set members compare like Python's (`1 == 1.0 == True`).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    /// Python's `None`.
+    None,
+    /// A bool.
+    Bool(bool),
+    /// A 64-bit signed integer.
+    Int(i64),
+    /// A 64-bit float.
+    Float(f64),
+    /// A UTF-8 string.
+    Str(String),
+    /// Immutable bytes.
+    Bytes(Vec<u8>),
+    /// Mutable bytes.
+    ByteArray(Vec<u8>),
+    /// An immutable sequence.
+    Tuple(Vec<Value>),
+    /// A mutable, resizable sequence.
+    List(Vec<Value>),
+    /// A mapping, in insertion order.
+    Dict(Vec<(Value, Value)>),
+    /// A set of hashable values.
+    Set(Vec<Value>),
+}
+
+impl Value {
+    /// An empty dict.
+    pub fn dict() -> Value {
+        Value::Dict(Vec::new())
+    }
+
+    /// An empty set.
+    pub fn set() -> Value {
+        Value::Set(Vec::new())
+    }
+
+    /// A bytearray (mutable bytes) holding `bytes`.
+    pub fn bytearray(bytes: impl Into<Vec<u8>>) -> Value {
+        Value::ByteArray(bytes.into())
+    }
+
+    /// The Python name of this value's type.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Value::None => "None",
+            Value::Bool(_) => "bool",
+            Value::Int(_) => "int",
+            Value::Float(_) => "float",
+            Value::Str(_) => "str",
+            Value::Bytes(_) => "bytes",
+            Value::ByteArray(_) => "bytearray",
+            Value::Tuple(_) => "tuple",
+            Value::List(_) => "list",
+            Value::Dict(_) => "dict",
+            Value::Set(_) => "set",
+        }
+    }
+}
+
+impl From<()> for Value {
+    fn from(_: ()) -> Value {
+        Value::None
+    }
+}
+impl From<bool> for Value {
+    fn from(v: bool) -> Value {
+        Value::Bool(v)
+    }
+}
+macro_rules! from_int {
+    ($($t:ty),*) => {$(
+        impl From<$t> for Value {
+            fn from(v: $t) -> Value {
+                Value::Int(v as i64)
+            }
+        }
+    )*};
+}
+from_int!(i8, i16, i32, i64, u8, u16, u32);
+impl From<f64> for Value {
+    fn from(v: f64) -> Value {
+        Value::Float(v)
+    }
+}
+impl From<f32> for Value {
+    fn from(v: f32) -> Value {
+        Value::Float(v as f64)
+    }
+}
+impl From<&str> for Value {
+    fn from(v: &str) -> Value {
+        Value::Str(v.to_owned())
+    }
+}
+impl From<String> for Value {
+    fn from(v: String) -> Value {
+        Value::Str(v)
+    }
+}
+impl From<&String> for Value {
+    fn from(v: &String) -> Value {
+        Value::Str(v.clone())
+    }
+}
+impl From<Vec<u8>> for Value {
+    fn from(v: Vec<u8>) -> Value {
+        Value::Bytes(v)
+    }
+}
+impl From<&[u8]> for Value {
+    fn from(v: &[u8]) -> Value {
+        Value::Bytes(v.to_vec())
+    }
+}
+impl<const N: usize> From<&[u8; N]> for Value {
+    fn from(v: &[u8; N]) -> Value {
+        Value::Bytes(v.to_vec())
+    }
+}
+impl From<Vec<Value>> for Value {
+    fn from(v: Vec<Value>) -> Value {
+        Value::List(v)
+    }
+}
+impl From<&Value> for Value {
+    fn from(v: &Value) -> Value {
+        v.clone()
+    }
+}
+impl<T: Into<Value>> From<Option<T>> for Value {
+    fn from(v: Option<T>) -> Value {
+        v.map_or(Value::None, Into::into)
+    }
+}
+macro_rules! from_tuple {
+    ($($n:ident),+) => {
+        impl<$($n: Into<Value>),+> From<($($n,)+)> for Value {
+            #[allow(non_snake_case)]
+            fn from(($($n,)+): ($($n,)+)) -> Value {
+                Value::Tuple(vec![$($n.into()),+])
+            }
+        }
+    };
+}
+from_tuple!(A);
+from_tuple!(A, B);
+from_tuple!(A, B, C);
+from_tuple!(A, B, C, D);
+from_tuple!(A, B, C, D, E);
+from_tuple!(A, B, C, D, E, F);
+
+/// Builds a [`Value`] with Python-like syntax: `[..]` a list, `(..)` a
+/// tuple, `{k: v, ..}` a dict, `None`, and any other expression through
+/// `From` (`b"..."` gives bytes).
+///
+/// ```
+/// use shmheap::{value, Value};
+/// let v = value!(["hello", 0, (8, 2.0, false), {b"world": -6, 5: 4}, None]);
+/// let Value::List(items) = &v else { panic!() };
+/// assert_eq!(items[1], Value::Int(0));
+/// assert_eq!(items[4], Value::None);
+/// ```
+#[macro_export]
+macro_rules! value {
+    (None) => { $crate::Value::None };
+    ([]) => { $crate::Value::List(::std::vec::Vec::new()) };
+    ([ $($tt:tt)+ ]) => { $crate::Value::List($crate::__value_seq!(@acc [] [] $($tt)+)) };
+    (()) => { $crate::Value::Tuple(::std::vec::Vec::new()) };
+    (( $($tt:tt)+ )) => { $crate::Value::Tuple($crate::__value_seq!(@acc [] [] $($tt)+)) };
+    ({}) => { $crate::Value::Dict(::std::vec::Vec::new()) };
+    ({ $($tt:tt)+ }) => { $crate::Value::Dict($crate::__value_map!(@k [] [] $($tt)+)) };
+    ($e:expr) => { $crate::Value::from($e) };
+}
+
+/// Internal: splits a `value!` sequence at top-level commas.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __value_seq {
+    (@acc [$($out:expr,)*] []) => { ::std::vec![$($out,)*] };
+    (@acc [$($out:expr,)*] [$($cur:tt)+]) => { ::std::vec![$($out,)* $crate::value!($($cur)+),] };
+    (@acc [$($out:expr,)*] [] $t:tt , $($rest:tt)*) => {
+        $crate::__value_seq!(@acc [$($out,)* $crate::value!($t),] [] $($rest)*)
+    };
+    (@acc [$($out:expr,)*] [$($cur:tt)+] , $($rest:tt)*) => {
+        $crate::__value_seq!(@acc [$($out,)* $crate::value!($($cur)+),] [] $($rest)*)
+    };
+    (@acc [$($out:expr,)*] [$($cur:tt)*] $t:tt $($rest:tt)*) => {
+        $crate::__value_seq!(@acc [$($out,)*] [$($cur)* $t] $($rest)*)
+    };
+}
+
+/// Internal: splits a `value!` dict into `key: value` pairs.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __value_map {
+    (@k [$($out:expr,)*] []) => { ::std::vec![$($out,)*] };
+    (@k [$($out:expr,)*] [$($k:tt)+] : $($rest:tt)*) => {
+        $crate::__value_map!(@v [$($out,)*] [$($k)+] [] $($rest)*)
+    };
+    (@k [$($out:expr,)*] [$($k:tt)*] $t:tt $($rest:tt)*) => {
+        $crate::__value_map!(@k [$($out,)*] [$($k)* $t] $($rest)*)
+    };
+    (@v [$($out:expr,)*] [$($k:tt)+] [$($v:tt)+]) => {
+        ::std::vec![$($out,)* ($crate::value!($($k)+), $crate::value!($($v)+)),]
+    };
+    (@v [$($out:expr,)*] [$($k:tt)+] [$($v:tt)+] , $($rest:tt)*) => {
+        $crate::__value_map!(@k [$($out,)* ($crate::value!($($k)+), $crate::value!($($v)+)),] [] $($rest)*)
+    };
+    (@v [$($out:expr,)*] [$($k:tt)+] [$($v:tt)*] $t:tt $($rest:tt)*) => {
+        $crate::__value_map!(@v [$($out,)*] [$($k)+] [$($v)* $t] $($rest)*)
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Value;
+
+    #[test]
+    fn macro_builds_the_seed() {
+        let v = value!(["hello", 0, (8, 2.0, false), {b"world": -6, 5: 4}]);
+        assert_eq!(
+            v,
+            Value::List(vec![
+                Value::Str("hello".into()),
+                Value::Int(0),
+                Value::Tuple(vec![Value::Int(8), Value::Float(2.0), Value::Bool(false)]),
+                Value::Dict(vec![
+                    (Value::Bytes(b"world".to_vec()), Value::Int(-6)),
+                    (Value::Int(5), Value::Int(4)),
+                ]),
+            ])
+        );
+        assert_eq!(value!([]), Value::List(vec![]));
+        assert_eq!(value!({}), Value::Dict(vec![]));
+        assert_eq!(value!(None), Value::None);
+        assert_eq!(
+            value!([[1, 2], [], (3,)]),
+            Value::List(vec![
+                Value::List(vec![Value::Int(1), Value::Int(2)]),
+                Value::List(vec![]),
+                Value::Tuple(vec![Value::Int(3)]),
+            ])
+        );
+        let x = 7;
+        assert_eq!(
+            value!({"k": x + 1, "n": None}),
+            Value::Dict(vec![
+                (Value::Str("k".into()), Value::Int(8)),
+                (Value::Str("n".into()), Value::None),
+            ])
+        );
+    }
+}

@@ -1,0 +1,143 @@
+//! Writing owned values into a segment (write first, publish after: a value
+//! becomes reachable only once it is complete), and freeing them.
+
+use std::collections::HashMap;
+
+use super::{Value, hash_value, py_eq};
+use crate::Error;
+use crate::alloc::Heap;
+use crate::format::list::ListLayout;
+use crate::format::{
+    SEQ_SLOTS, Slot, T_BOOL, T_BYTEARRAY, T_BYTES, T_DICT, T_FLOAT, T_INT, T_SET, T_STR, T_TUPLE,
+    free_object, payload,
+};
+use crate::segment::Offset;
+
+/// Writes `v` into the heap: scalars inline, everything else as new blocks.
+/// On error nothing stays allocated.
+pub(crate) fn write_slot(heap: &Heap, v: &Value) -> Result<Slot, Error> {
+    Ok(match v {
+        Value::None => Slot::NONE,
+        Value::Bool(b) => Slot::new(T_BOOL, *b as u64),
+        Value::Int(i) => Slot::new(T_INT, *i as u64),
+        Value::Float(f) => Slot::new(T_FLOAT, f.to_bits()),
+        Value::Str(s) => Slot::ptr_to(T_STR, write_blob(heap, T_STR, s.as_bytes())?),
+        Value::Bytes(b) => Slot::ptr_to(T_BYTES, write_blob(heap, T_BYTES, b)?),
+        Value::ByteArray(b) => Slot::ptr_to(T_BYTEARRAY, write_blob(heap, T_BYTEARRAY, b)?),
+        Value::Tuple(items) => Slot::ptr_to(
+            T_TUPLE,
+            write_seq(heap, T_TUPLE, items.len() as u64, items.iter())?,
+        ),
+        Value::Set(items) => {
+            let keep = unique_keys(items.iter())?;
+            let items: Vec<&Value> = keep.iter().map(|&i| &items[i]).collect();
+            Slot::ptr_to(
+                T_SET,
+                write_seq(heap, T_SET, items.len() as u64, items.into_iter())?,
+            )
+        }
+        Value::Dict(entries) => {
+            // Python: a repeated key keeps its first position, last value.
+            let keep = unique_keys(entries.iter().map(|(k, _)| k))?;
+            let flat: Vec<&Value> = keep
+                .iter()
+                .flat_map(|&i| {
+                    let k = &entries[i].0;
+                    let last = entries
+                        .iter()
+                        .rposition(|(k2, _)| py_eq(k, k2))
+                        .unwrap_or(i);
+                    [k, &entries[last].1]
+                })
+                .collect();
+            Slot::ptr_to(
+                T_DICT,
+                write_seq(heap, T_DICT, keep.len() as u64, flat.into_iter())?,
+            )
+        }
+        Value::List(items) => Slot::ptr_to(crate::format::T_LIST, write_list(heap, items)?),
+    })
+}
+
+/// Frees what a slot owns (nothing for scalars).
+pub(crate) fn free_slot(heap: &Heap, s: Slot) -> Result<(), Error> {
+    match s.ptr() {
+        Some(b) => free_object(heap, b),
+        None => Ok(()),
+    }
+}
+
+/// Indices of the first occurrence of each distinct (Python-equal) key.
+fn unique_keys<'a>(keys: impl Iterator<Item = &'a Value>) -> Result<Vec<usize>, Error> {
+    let keys: Vec<&Value> = keys.collect();
+    let mut seen: HashMap<u64, Vec<usize>> = HashMap::new();
+    let mut keep = Vec::with_capacity(keys.len());
+    for (i, k) in keys.iter().enumerate() {
+        let h = hash_value(k)?;
+        let bucket = seen.entry(h).or_default();
+        if !bucket.iter().any(|&j| py_eq(keys[j], k)) {
+            bucket.push(i);
+            keep.push(i);
+        }
+    }
+    Ok(keep)
+}
+
+/// str, bytes, bytearray: `len: u64` then the bytes.
+pub(crate) fn write_blob(heap: &Heap, tag: u8, bytes: &[u8]) -> Result<Offset, Error> {
+    let b = heap.alloc(8 + bytes.len() as u64, tag)?;
+    heap.mem.set_u64(payload(b), bytes.len() as u64)?;
+    heap.mem.write_bytes(payload(b).add(8), bytes)?;
+    Ok(b)
+}
+
+/// tuple, frozen set, dict: `len`, a zero word, then the slots.
+fn write_seq<'a>(
+    heap: &Heap,
+    tag: u8,
+    len: u64,
+    items: impl ExactSizeIterator<Item = &'a Value>,
+) -> Result<Offset, Error> {
+    let n = items.len() as u64;
+    let b = heap.alloc(16 + 16 * n, tag)?;
+    let m = heap.mem;
+    m.set_u64(payload(b), len)?;
+    m.set_u64(payload(b).add(8), 0)?;
+    for (i, v) in items.enumerate() {
+        match write_slot(heap, v) {
+            Ok(s) => s.write(&m, b.add(SEQ_SLOTS + 16 * i as u64))?,
+            Err(e) => {
+                for j in 0..i as u64 {
+                    free_slot(heap, Slot::read(&m, b.add(SEQ_SLOTS + 16 * j))?)?;
+                }
+                heap.free(b)?;
+                return Err(e);
+            }
+        }
+    }
+    Ok(b)
+}
+
+fn write_list(heap: &Heap, items: &[Value]) -> Result<Offset, Error> {
+    let b = ListLayout::create(heap)?;
+    let mut l = ListLayout::read(heap, b)?;
+    if let Err(e) = l.reserve(heap, items.len() as u64) {
+        free_object(heap, b)?;
+        return Err(e);
+    }
+    for v in items {
+        match write_slot(heap, v) {
+            Ok(s) => {
+                s.write(&heap.mem, l.slot(heap, l.len)?)?;
+                l.len += 1;
+            }
+            Err(e) => {
+                l.store(heap)?;
+                free_object(heap, b)?;
+                return Err(e);
+            }
+        }
+    }
+    l.store(heap)?;
+    Ok(b)
+}
