@@ -244,6 +244,17 @@ impl<'seg> Turn<'seg> {
         self.seg
     }
 
+    /// How many other tickets are waiting for the turn right now (processes
+    /// queued behind this one, including any that are giving up).
+    pub fn waiters(&self) -> u32 {
+        let w = self.seg.words();
+        w.next_ticket
+            .v
+            .load(SeqCst)
+            .wrapping_sub(self.ticket)
+            .wrapping_sub(1)
+    }
+
     /// The segment's memory.
     #[inline]
     pub(crate) fn mem(&self) -> Mem {
