@@ -109,6 +109,12 @@ pub enum Error {
         /// The key's type.
         kind: &'static str,
     },
+    /// A value nests deeper than shmheap follows (writing, copying out,
+    /// comparing): the limit keeps recursion off the end of the stack.
+    NestingTooDeep {
+        /// The limit.
+        limit: u32,
+    },
     /// The turn did not come within the timeout; the turn was not entered.
     Timeout,
     /// A process died while holding the turn.
@@ -173,6 +179,9 @@ impl fmt::Display for Error {
                 write!(f, "index {index} out of range for length {len}")
             }
             Error::Unhashable { kind } => write!(f, "unhashable key type: {kind}"),
+            Error::NestingTooDeep { limit } => {
+                write!(f, "value nests deeper than {limit} levels")
+            }
             Error::Timeout => write!(f, "timed out waiting for the turn"),
             Error::PeerDied { pid } => write!(f, "process {pid} died while holding the turn"),
         }

@@ -52,3 +52,76 @@ pub use value::{DictRef, ListMut, ListRef, SetRef, TupleRef, Value, ValueRef};
 
 /// The crate's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Entry points for the fuzz targets in `fuzz/` (not a stable API).
+#[doc(hidden)]
+pub mod __fuzz {
+    use crate::{Error, Report, Segment, Value, value};
+
+    /// Opens `bytes` as a segment image, validates it, and if it is valid
+    /// uses it: reads every message, takes them, mutates lists, frees them,
+    /// and validates again. Any panic is a bug.
+    pub fn attach_image(bytes: &[u8]) -> Result<Report, Error> {
+        let seg = Segment::from_image(bytes)?;
+        let mut turn = seg.turn()?;
+        let report = turn.validate()?;
+        // A segment that validated must be fully usable.
+        let mut taken = Vec::new();
+        while let Some(h) = turn.take_message()? {
+            taken.push(h);
+        }
+        for &h in &taken {
+            let v = turn.get(h)?.to_value();
+            if let Ok(mut l) = turn.list_mut(h) {
+                let n = l.len();
+                l.push(1)?;
+                if n > 0 {
+                    l.set(0, "x")?;
+                    *l.int_mut(n)? += 1;
+                }
+                l.pop()?;
+            }
+            // Conversions of deep nesting may refuse; others must work.
+            if let Ok(v) = v {
+                let again = turn.put_message(&v)?;
+                assert_eq!(turn.take_message()?, Some(again));
+                // Debug, not ==: NaN floats must compare equal to themselves.
+                let back = turn.get(again)?.to_value()?;
+                assert_eq!(format!("{back:?}"), format!("{v:?}"));
+                turn.free(again)?;
+            }
+        }
+        for h in taken {
+            turn.free(h)?;
+        }
+        turn.validate()
+            .expect("a validated segment stays valid after use");
+        Ok(report)
+    }
+
+    /// A small valid segment image with several kinds of values, for seeds.
+    pub fn sample_image() -> Vec<u8> {
+        let seg = Segment::options()
+            .size(64 << 10)
+            .create_in_memory()
+            .expect("in-memory segment");
+        let mut turn = seg.turn().expect("turn");
+        let h = turn
+            .put_message(&value!(["hello", 0, (8, 2.0, false), {b"world": -6, 5: 4}]))
+            .expect("put");
+        turn.put_message(&Value::Int(7)).expect("put");
+        turn.put_message(&value!([
+            [1, [2.5, None]],
+            Value::bytearray(*b"ab"),
+            Value::Set(vec![1.into(), "s".into()])
+        ]))
+        .expect("put");
+        turn.take_message().expect("take");
+        let mut l = turn.list_mut(h).expect("list");
+        for i in 0..40 {
+            l.push(i).expect("push");
+        }
+        turn.put_handle(h).expect("requeue");
+        seg.image(&turn)
+    }
+}

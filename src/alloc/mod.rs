@@ -16,7 +16,8 @@
 //! A free block that reaches `top` lowers `top` instead.
 
 use crate::Error;
-use crate::segment::{AllocState, HEAP_START, Handle, Mem, NLARGE, NSMALL, Offset};
+use crate::segment::{AllocState, HEAP_START, Handle, Mem, NLARGE, NSMALL, Offset, Word};
+use std::sync::atomic::AtomicU64;
 
 /// Block header size.
 pub(crate) const HDR: u64 = 16;
@@ -66,29 +67,28 @@ fn large_index(size: u64) -> usize {
 #[derive(Clone, Copy)]
 pub(crate) struct Heap {
     pub(crate) mem: Mem,
-    st: *mut AllocState,
+    st: *const AllocState,
 }
 
 impl Heap {
     /// # Safety
     /// `st` must point to the allocator state inside `mem`'s header, and the
     /// caller must hold the turn (nobody else touches the state or blocks).
-    pub(crate) unsafe fn new(mem: Mem, st: *mut AllocState) -> Heap {
+    pub(crate) unsafe fn new(mem: Mem, st: *const AllocState) -> Heap {
         Heap { mem, st }
     }
 
     #[inline]
-    #[allow(clippy::mut_from_ref)]
-    fn st(&self) -> &mut AllocState {
-        // SAFETY: `new`'s contract: the state is ours during the turn; no
-        // two of these references are live at once (each use is short and
-        // does not call back into another).
-        unsafe { &mut *self.st }
+    fn st(&self) -> &AllocState {
+        // SAFETY: `new`'s contract: the state lives in the mapped header as
+        // long as the segment; its words are atomics, so shared references
+        // to them are sound while we change them.
+        unsafe { &*self.st }
     }
 
     /// Current `top`.
     pub(crate) fn top(&self) -> u64 {
-        self.st().top
+        self.st().top.get()
     }
 
     /// Space usage.
@@ -96,11 +96,11 @@ impl Heap {
         let st = self.st();
         Stats {
             size: self.mem.len(),
-            used: st.used,
-            free: self.mem.len() - st.top + st.free_in_bins,
-            blocks: st.blocks,
-            free_in_bins: st.free_in_bins,
-            high_water: st.top,
+            used: st.used.get(),
+            free: self.mem.len() - st.top.get() + st.free_in_bins.get(),
+            blocks: st.blocks.get(),
+            free_in_bins: st.free_in_bins.get(),
+            high_water: st.top.get(),
         }
     }
 
@@ -108,8 +108,8 @@ impl Heap {
     #[inline]
     pub(crate) fn header(&self, b: Offset) -> Result<(u64, u64), Error> {
         let o = b.get();
-        let top = self.st().top;
-        if o < HEAP_START || !o.is_multiple_of(16) || o + HDR > top {
+        let top = self.st().top.get();
+        if o < HEAP_START || !o.is_multiple_of(16) || o > top.saturating_sub(HDR) {
             return Err(Error::corrupt(o, "offset is not a block in the heap"));
         }
         let w0 = self.mem.u64(b)?;
@@ -165,14 +165,14 @@ impl Heap {
         self.mem.set_u64(b, (w0 | set) & !clear)
     }
 
-    fn bin_head(&self, size: u64) -> (&mut u64, &mut u64, u64) {
+    fn bin_head(&self, size: u64) -> (&AtomicU64, &AtomicU64, u64) {
         let st = self.st();
         if size <= SMALL_MAX {
             let i = small_index(size);
-            (&mut st.small[i], &mut st.small_map, 1 << i)
+            (&st.small[i], &st.small_map, 1 << i)
         } else {
             let i = large_index(size);
-            (&mut st.large[i], &mut st.large_map, 1 << i)
+            (&st.large[i], &st.large_map, 1 << i)
         }
     }
 
@@ -182,15 +182,16 @@ impl Heap {
         m.set_u64(b, size | prev_alloc)?;
         m.set_u64(b.add(size - 8), size)?;
         let (head, map, bit) = self.bin_head(size);
-        let old = *head;
+        let old = head.get();
         m.set_u64(b.add(8), old)?;
         m.set_u64(b.add(16), 0)?;
         if old != 0 {
             m.set_u64(Offset::new(old).add(16), b.get())?;
         }
-        *head = b.get();
-        *map |= bit;
-        self.st().free_in_bins += size;
+        head.set(b.get());
+        map.set(map.get() | bit);
+        let f = &self.st().free_in_bins;
+        f.set(f.get() + size);
         Ok(())
     }
 
@@ -203,18 +204,19 @@ impl Heap {
             m.set_u64(Offset::new(prev).add(8), next)?;
         } else {
             let (head, map, bit) = self.bin_head(size);
-            if *head != b.get() {
+            if head.get() != b.get() {
                 return Err(Error::corrupt(b.get(), "free list head does not match"));
             }
-            *head = next;
+            head.set(next);
             if next == 0 {
-                *map &= !bit;
+                map.set(map.get() & !bit);
             }
         }
         if next != 0 {
             m.set_u64(Offset::new(next).add(16), prev)?;
         }
-        self.st().free_in_bins -= size;
+        let f = &self.st().free_in_bins;
+        f.set(f.get() - size);
         Ok(())
     }
 
@@ -223,9 +225,9 @@ impl Heap {
         let st = self.st();
         if need <= SMALL_MAX {
             let i = small_index(need);
-            let m = st.small_map & (!0u64 << i);
+            let m = st.small_map.get() & (!0u64 << i);
             if m != 0 {
-                let b = Offset::new(st.small[m.trailing_zeros() as usize]);
+                let b = Offset::new(st.small[m.trailing_zeros() as usize].get());
                 let size = self.header(b)?.0;
                 self.unlink_free(b, size)?;
                 return Ok(Some((b, size)));
@@ -236,10 +238,10 @@ impl Heap {
         } else {
             large_index(need)
         };
-        if st.large_map & (1 << i) != 0 {
+        if st.large_map.get() & (1 << i) != 0 {
             // Best fit inside the bin.
             let mut best: Option<(Offset, u64)> = None;
-            let mut cur = st.large[i];
+            let mut cur = st.large[i].get();
             let mut steps = 0u64;
             while cur != 0 {
                 let b = Offset::new(cur);
@@ -252,7 +254,7 @@ impl Heap {
                 }
                 cur = self.mem.u64(b.add(8))?;
                 steps += 1;
-                if steps > st.blocks + st.free_in_bins / MIN_BLOCK + 1 {
+                if steps > st.blocks.get() + st.free_in_bins.get() / MIN_BLOCK + 1 {
                     return Err(Error::corrupt(b.get(), "cycle in a free list"));
                 }
             }
@@ -264,10 +266,10 @@ impl Heap {
         let higher = if i + 1 >= NLARGE {
             0
         } else {
-            st.large_map & (!0u64 << (i + 1))
+            st.large_map.get() & (!0u64 << (i + 1))
         };
         if higher != 0 {
-            let b = Offset::new(st.large[higher.trailing_zeros() as usize]);
+            let b = Offset::new(st.large[higher.trailing_zeros() as usize].get());
             let size = self.header(b)?.0;
             self.unlink_free(b, size)?;
             return Ok(Some((b, size)));
@@ -303,37 +305,40 @@ impl Heap {
             }
             None => {
                 let st = self.st();
-                if need > m.len() - st.top {
+                let top = st.top.get();
+                if need > m.len() - top {
                     return Err(Error::OutOfMemory {
                         requested: need,
-                        free: m.len() - st.top + st.free_in_bins,
+                        free: m.len() - top + st.free_in_bins.get(),
                     });
                 }
-                let b = Offset::new(st.top);
-                let pa = if st.top_prev_alloc != 0 {
+                let b = Offset::new(top);
+                let pa = if st.top_prev_alloc.get() != 0 {
                     PREV_ALLOC
                 } else {
                     0
                 };
-                st.top += need;
-                st.top_prev_alloc = 1;
+                st.top.set(top + need);
+                st.top_prev_alloc.set(1);
                 (b, need, pa)
             }
         };
         let st = self.st();
         m.set_u64(b, size | ALLOC | prev_alloc)?;
-        m.set_u64(b.add(8), st.next_gen << 8 | kind as u64)?;
-        st.next_gen = (st.next_gen + 1) & ((1 << 56) - 1);
-        st.used += size;
-        st.blocks += 1;
+        let generation = st.next_gen.get();
+        m.set_u64(b.add(8), generation << 8 | kind as u64)?;
+        // Generations are 56 bits and never 0 (0 marks a cleared header).
+        st.next_gen.set(((generation + 1) & ((1 << 56) - 1)).max(1));
+        st.used.set(st.used.get() + size);
+        st.blocks.set(st.blocks.get() + 1);
         Ok(b)
     }
 
     fn mark_next_prev_alloc(&self, b: Offset, size: u64, alloc: bool) -> Result<(), Error> {
         let next = b.get() + size;
         let st = self.st();
-        if next == st.top {
-            st.top_prev_alloc = alloc as u64;
+        if next == st.top.get() {
+            st.top_prev_alloc.set(alloc as u64);
             return Ok(());
         }
         let n = Offset::new(next);
@@ -349,12 +354,12 @@ impl Heap {
         let (size, flags, _) = self.live(b)?;
         let m = self.mem;
         let st = self.st();
-        st.used -= size;
-        st.blocks -= 1;
+        st.used.set(st.used.get() - size);
+        st.blocks.set(st.blocks.get() - 1);
         let mut start = b;
         let mut total = size;
         let next = b.get() + size;
-        if next < st.top {
+        if next < st.top.get() {
             let (nsize, nflags) = self.header(Offset::new(next))?;
             if nflags & ALLOC == 0 {
                 self.unlink_free(Offset::new(next), nsize)?;
@@ -373,17 +378,17 @@ impl Heap {
             total += psize;
         }
         // The block before `start` is allocated (free neighbours coalesce).
-        if start.get() + total == st.top {
-            st.top = start.get();
-            st.top_prev_alloc = 1;
-            // Clear the header so a stale handle never sees ALLOC above top.
+        // Clear the freed block's generation (even when it is absorbed into
+        // a neighbour or into top), so an old handle can never match it,
+        // whatever is later written around it.
+        m.set_u64(b.add(8), 0)?;
+        if start.get() + total == st.top.get() {
+            st.top.set(start.get());
+            st.top_prev_alloc.set(1);
             m.set_u64(start, 0)?;
             m.set_u64(start.add(8), 0)?;
             return Ok(());
         }
-        // Clear the generation of the freed block's header even when it is
-        // absorbed into a neighbour, so an old handle can never match it.
-        m.set_u64(b.add(8), 0)?;
         self.insert_free(start, total, PREV_ALLOC)?;
         self.mark_next_prev_alloc(start, total, false)
     }
@@ -396,7 +401,7 @@ impl Heap {
         mut f: impl FnMut(Offset, u64, u64, u8) -> Result<(), Error>,
     ) -> Result<(), Error> {
         let st = self.st();
-        let top = st.top;
+        let top = st.top.get();
         if top < HEAP_START || top > self.mem.len() || !top.is_multiple_of(16) {
             return Err(Error::corrupt(
                 std::mem::offset_of!(crate::segment::Header, alloc) as u64,
@@ -440,19 +445,20 @@ impl Heap {
             }
             o += size;
         }
-        if (st.top_prev_alloc != 0) != prev_alloc {
+        if (st.top_prev_alloc.get() != 0) != prev_alloc {
             return Err(Error::corrupt(
                 o,
                 "top_prev_alloc disagrees with the last block",
             ));
         }
-        if used != st.used || blocks != st.blocks || free_bytes != st.free_in_bins {
+        let (st_used, st_blocks, st_free) = (st.used.get(), st.blocks.get(), st.free_in_bins.get());
+        if used != st_used || blocks != st_blocks || free_bytes != st_free {
             return Err(Error::corrupt(
                 std::mem::offset_of!(crate::segment::Header, alloc) as u64,
                 format!(
                     "allocator counters (used {}, blocks {}, free {}) disagree with the heap \
                      (used {used}, blocks {blocks}, free {free_bytes})",
-                    st.used, st.blocks, st.free_in_bins
+                    st_used, st_blocks, st_free
                 ),
             ));
         }
@@ -489,14 +495,18 @@ impl Heap {
         };
         for i in 0..NSMALL {
             let want = MIN_BLOCK + 16 * i as u64;
-            listed += check_list(st.small[i], st.small_map & (1 << i) != 0, &|s| {
-                s == want && s <= SMALL_MAX
-            })?;
+            listed += check_list(
+                st.small[i].get(),
+                st.small_map.get() & (1 << i) != 0,
+                &|s| s == want && s <= SMALL_MAX,
+            )?;
         }
         for i in 0..NLARGE {
-            listed += check_list(st.large[i], st.large_map & (1 << i) != 0, &|s| {
-                s > SMALL_MAX && large_index(s) == i
-            })?;
+            listed += check_list(
+                st.large[i].get(),
+                st.large_map.get() & (1 << i) != 0,
+                &|s| s > SMALL_MAX && large_index(s) == i,
+            )?;
         }
         if listed != free_blocks {
             return Err(Error::corrupt(
@@ -507,3 +517,6 @@ impl Heap {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -161,11 +161,19 @@ impl ListLayout {
             };
             m.set_u64(payload(nt), ncap)?;
             m.set_u64(payload(nt).add(8), 0)?;
-            if !self.table.is_null() {
-                m.copy_within(self.table.add(TABLE_ENTRIES), nt.add(TABLE_ENTRIES), 8 * k)?;
-                heap.free(self.table)?;
+            let old = self.table;
+            if !old.is_null() {
+                m.copy_within(old.add(TABLE_ENTRIES), nt.add(TABLE_ENTRIES), 8 * k)?;
             }
+            m.set_u64(nt.add(TABLE_ENTRIES + 8 * k), c.get())?;
+            // Publish the new table, then free the old one.
             self.table = nt;
+            self.nchunks = k + 1;
+            self.store(heap)?;
+            if !old.is_null() {
+                heap.free(old)?;
+            }
+            return Ok(());
         }
         m.set_u64(self.table.add(TABLE_ENTRIES + 8 * k), c.get())?;
         self.nchunks = k + 1;
@@ -177,10 +185,12 @@ impl ListLayout {
     /// when the list is empty.
     pub(crate) fn trim(&mut self, heap: &Heap) -> Result<(), Error> {
         if self.len == 0 {
-            self.free_storage(heap)?;
+            // Unpublish the storage, then free it.
+            let storage = *self;
             self.table = Offset::NULL;
             self.nchunks = 0;
-            return self.store(heap);
+            self.store(heap)?;
+            return storage.free_storage(heap);
         }
         while self.nchunks >= 2
             && capacity(self.nchunks - 2) >= self.len + chunk_cap(self.nchunks - 2) / 2

@@ -15,7 +15,7 @@ use super::{
 };
 use crate::Error;
 use crate::alloc::{HDR, Heap, QUEUED, ROOT};
-use crate::segment::{HEAP_START, Offset, QueueState};
+use crate::segment::{HEAP_START, Offset, QueueState, Word};
 
 /// What validation found in a sound segment.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -207,21 +207,25 @@ pub(crate) fn validate(heap: &Heap, queue: &QueueState) -> Result<Report, Error>
     };
     // The queue: a ring of handles to queued roots.
     let qoff = std::mem::offset_of!(crate::segment::Header, queue) as u64;
-    if queue.ring == 0 {
-        if queue.len != 0 || queue.cap != 0 || queue.head != 0 {
+    let (ring, cap, head, len) = (
+        queue.ring.get(),
+        queue.cap.get(),
+        queue.head.get(),
+        queue.len.get(),
+    );
+    if ring == 0 {
+        if len != 0 || cap != 0 || head != 0 {
             return Err(Error::corrupt(qoff, "queue without a ring has entries"));
         }
     } else {
-        let ring = Offset::new(queue.ring);
+        let ring = Offset::new(ring);
         let (cap_bytes, _) = w.claim(ring, Some(K_QUEUE))?;
-        if queue.cap.checked_mul(16).is_none_or(|n| n > cap_bytes)
-            || queue.head >= queue.cap
-            || queue.len > queue.cap
-        {
+        if cap.checked_mul(16).is_none_or(|n| n > cap_bytes) || head >= cap || len > cap {
             return Err(Error::corrupt(qoff, "queue counters out of range"));
         }
-        for i in 0..queue.len {
-            let e = payload(ring).add(16 * ((queue.head + i) % queue.cap));
+        let mut in_ring = Bits::new(top);
+        for i in 0..len {
+            let e = payload(ring).add(16 * ((head + i) % cap));
             let h = crate::segment::Handle {
                 offset: Offset::new(heap.mem.u64(e)?),
                 generation: heap.mem.u64(e.add(8))?,
@@ -238,15 +242,16 @@ pub(crate) fn validate(heap: &Heap, queue: &QueueState) -> Result<Report, Error>
                     "queue entry's object is not marked queued",
                 ));
             }
+            if in_ring.get(h.offset) {
+                return Err(Error::corrupt(e.get(), "object queued twice"));
+            }
+            in_ring.set(h.offset);
         }
     }
-    if queued != queue.len {
+    if queued != len {
         return Err(Error::corrupt(
             qoff,
-            format!(
-                "{queued} blocks marked queued but the queue holds {}",
-                queue.len
-            ),
+            format!("{queued} blocks marked queued but the queue holds {len}"),
         ));
     }
     for &r in &roots {
@@ -261,7 +266,7 @@ pub(crate) fn validate(heap: &Heap, queue: &QueueState) -> Result<Report, Error>
         heap_bytes: top - HEAP_START,
         blocks,
         roots: roots.len() as u64,
-        messages: queue.len,
+        messages: len,
         reachable: w.reachable,
         orphans: blocks - w.reachable,
     })

@@ -10,9 +10,25 @@ use crate::Error;
 use crate::alloc::{Heap, QUEUED, ROOT, Stats};
 use crate::format::validate::{Report, validate};
 use crate::format::{K_BOX, K_QUEUE, T_LIST, free_object, is_ptr_tag, payload};
-use crate::segment::{Handle, Offset};
+use crate::segment::{Handle, Offset, Word};
 use crate::turn::Turn;
 use crate::value::{ListMut, Value, ValueRef, write_slot};
+
+/// The queue's counters, read from the header.
+#[derive(Clone, Copy)]
+struct Ring {
+    ring: u64,
+    cap: u64,
+    head: u64,
+    len: u64,
+}
+
+impl Ring {
+    /// Offset of the `i`-th entry from the head.
+    fn entry(&self, i: u64) -> Offset {
+        payload(Offset::new(self.ring)).add(16 * ((self.head + i) % self.cap))
+    }
+}
 
 impl<'seg> Turn<'seg> {
     /// The allocator for this turn.
@@ -23,15 +39,22 @@ impl<'seg> Turn<'seg> {
         unsafe { Heap::new(self.mem(), self.alloc_state()) }
     }
 
-    fn queue(&self) -> &crate::segment::QueueState {
-        // SAFETY: the queue state is only touched by the turn holder; while
-        // `&self` is borrowed nothing mutates it.
-        unsafe { &*self.queue_state() }
+    fn queue(&self) -> Ring {
+        let q = self.queue_state();
+        Ring {
+            ring: q.ring.get(),
+            cap: q.cap.get(),
+            head: q.head.get(),
+            len: q.len.get(),
+        }
     }
 
-    fn queue_mut(&mut self) -> &mut crate::segment::QueueState {
-        // SAFETY: as above, and `&mut self` makes this the only reference.
-        unsafe { &mut *self.queue_state() }
+    fn set_queue(&mut self, r: Ring) {
+        let q = self.queue_state();
+        q.ring.set(r.ring);
+        q.cap.set(r.cap);
+        q.head.set(r.head);
+        q.len.set(r.len);
     }
 
     /// Writes `v` as a new root object and returns its handle (not queued).
@@ -82,27 +105,32 @@ impl<'seg> Turn<'seg> {
     fn enqueue(&mut self, h: Handle) -> Result<(), Error> {
         let heap = self.heap();
         let m = heap.mem;
-        let q = self.queue_mut();
+        let mut q = self.queue();
         if q.len == q.cap {
+            // Grow: write the new ring fully, publish it, then free the old.
             let ncap = (q.cap * 2).max(16);
             let nr = heap.alloc(16 * ncap, K_QUEUE)?;
             for i in 0..q.len {
-                let src = payload(Offset::new(q.ring)).add(16 * ((q.head + i) % q.cap));
-                m.copy_within(src, payload(nr).add(16 * i), 16)?;
+                m.copy_within(q.entry(i), payload(nr).add(16 * i), 16)?;
             }
             let old = q.ring;
-            q.ring = nr.get();
-            q.cap = ncap;
-            q.head = 0;
+            q = Ring {
+                ring: nr.get(),
+                cap: ncap,
+                head: 0,
+                len: q.len,
+            };
+            self.set_queue(q);
             if old != 0 {
                 heap.free(Offset::new(old))?;
             }
         }
-        let e = payload(Offset::new(q.ring)).add(16 * ((q.head + q.len) % q.cap));
+        let e = q.entry(q.len);
         m.set_u64(e, h.offset.get())?;
         m.set_u64(e.add(8), h.generation)?;
         heap.set_flags(h.offset, QUEUED, 0)?;
         q.len += 1;
+        self.set_queue(q);
         Ok(())
     }
 
@@ -112,7 +140,7 @@ impl<'seg> Turn<'seg> {
             return Ok(None);
         }
         let m = self.mem();
-        let e = payload(Offset::new(q.ring)).add(16 * q.head);
+        let e = q.entry(0);
         Ok(Some(Handle {
             offset: Offset::new(m.u64(e)?),
             generation: m.u64(e.add(8))?,
@@ -127,12 +155,13 @@ impl<'seg> Turn<'seg> {
         };
         let heap = self.heap();
         heap.check_handle(h)?;
-        let q = self.queue_mut();
+        let mut q = self.queue();
         q.head = (q.head + 1) % q.cap;
         q.len -= 1;
         if q.len == 0 {
             q.head = 0;
         }
+        self.set_queue(q);
         heap.set_flags(h.offset, 0, QUEUED)?;
         Ok(Some(h))
     }
@@ -212,6 +241,9 @@ impl<'seg> Turn<'seg> {
 
     /// Validates the whole segment now (what attach does).
     pub fn validate(&self) -> Result<Report, Error> {
-        validate(&self.heap(), self.queue())
+        validate(&self.heap(), self.queue_state())
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -13,7 +13,8 @@ pub(crate) const MAGIC: [u8; 8] = *b"SHMHEAP\0";
 pub(crate) const VERSION: u32 = 1;
 /// Capacity of the process table (and of the waiter ring).
 pub(crate) const MAX_PROCS: usize = 256;
-/// Number of small-block bins (exact sizes 32, 48, ... 1024).
+/// Number of small-block bins: exact sizes 32, 48, ... 1024 use bins 0 to
+/// 62; bin 63 is never used (kept so the bitmap is one word).
 pub(crate) const NSMALL: usize = 64;
 /// Number of large-block bins (one per power of two above 1024).
 pub(crate) const NLARGE: usize = 64;
@@ -50,30 +51,32 @@ pub(crate) struct TurnWords {
     pub(crate) waiters: [AtomicU64; MAX_PROCS],
 }
 
-/// The allocator's state (see `alloc`). Changed only inside a turn.
+/// The allocator's state (see `alloc`). Changed only inside a turn; the
+/// words are atomics only so that Rust references to them stay sound (the
+/// turn's acquire/release orders them; accesses are `Relaxed`).
 #[derive(CheckBytes)]
 #[repr(C)]
 pub(crate) struct AllocState {
     /// End of the carved part of the heap; above it is untouched memory.
-    pub(crate) top: u64,
+    pub(crate) top: AtomicU64,
     /// 1 if the block just below `top` is allocated (or there is none).
-    pub(crate) top_prev_alloc: u64,
+    pub(crate) top_prev_alloc: AtomicU64,
     /// Bytes in allocated blocks, headers included.
-    pub(crate) used: u64,
+    pub(crate) used: AtomicU64,
     /// Number of allocated blocks.
-    pub(crate) blocks: u64,
+    pub(crate) blocks: AtomicU64,
     /// Generation given to the next allocated block.
-    pub(crate) next_gen: u64,
+    pub(crate) next_gen: AtomicU64,
     /// Bit `i` set when small bin `i` is non-empty.
-    pub(crate) small_map: u64,
+    pub(crate) small_map: AtomicU64,
     /// Bit `i` set when large bin `i` is non-empty.
-    pub(crate) large_map: u64,
+    pub(crate) large_map: AtomicU64,
     /// Bytes in free blocks in the bins.
-    pub(crate) free_in_bins: u64,
+    pub(crate) free_in_bins: AtomicU64,
     /// Heads of the small bins' free lists.
-    pub(crate) small: [u64; NSMALL],
+    pub(crate) small: [AtomicU64; NSMALL],
     /// Heads of the large bins' free lists.
-    pub(crate) large: [u64; NLARGE],
+    pub(crate) large: [AtomicU64; NLARGE],
 }
 
 /// The message queue: a ring of handles in one block (see `queue`).
@@ -81,13 +84,13 @@ pub(crate) struct AllocState {
 #[repr(C)]
 pub(crate) struct QueueState {
     /// Offset of the ring block, or 0.
-    pub(crate) ring: u64,
+    pub(crate) ring: AtomicU64,
     /// Capacity of the ring in entries.
-    pub(crate) cap: u64,
+    pub(crate) cap: AtomicU64,
     /// Index of the oldest entry.
-    pub(crate) head: u64,
+    pub(crate) head: AtomicU64,
     /// Number of entries.
-    pub(crate) len: u64,
+    pub(crate) len: AtomicU64,
 }
 
 /// The segment header, at offset 0.
@@ -127,3 +130,218 @@ pub(crate) const HEAP_START: u64 = (std::mem::size_of::<Header>() as u64).next_m
 
 const _: () = assert!(std::mem::size_of::<Header>().is_multiple_of(16));
 const _: () = assert!(std::mem::offset_of!(Header, turn) == 128);
+
+#[cfg(test)]
+mod tests {
+    //! The numbers in `FORMAT.md` (section "Header"): if one of these fails,
+    //! the layout changed and the document (and `VERSION`) must change too.
+
+    use std::mem::{offset_of, size_of};
+
+    use super::*;
+
+    #[test]
+    fn header_layout_matches_format_md() {
+        // (offset, size) of every field, as FORMAT.md gives them.
+        let fields: &[(&str, usize, usize, usize, usize)] = &[
+            (
+                "magic",
+                offset_of!(Header, magic),
+                0,
+                size_of::<[u8; 8]>(),
+                8,
+            ),
+            (
+                "version",
+                offset_of!(Header, version),
+                8,
+                size_of::<u32>(),
+                4,
+            ),
+            (
+                "header_size",
+                offset_of!(Header, header_size),
+                12,
+                size_of::<u32>(),
+                4,
+            ),
+            ("size", offset_of!(Header, size), 16, size_of::<u64>(), 8),
+            (
+                "heap_start",
+                offset_of!(Header, heap_start),
+                24,
+                size_of::<u64>(),
+                8,
+            ),
+            (
+                "creator_pid",
+                offset_of!(Header, creator_pid),
+                32,
+                size_of::<u32>(),
+                4,
+            ),
+            (
+                "max_procs",
+                offset_of!(Header, max_procs),
+                36,
+                size_of::<u32>(),
+                4,
+            ),
+            (
+                "ready",
+                offset_of!(Header, ready),
+                40,
+                size_of::<AtomicU32>(),
+                4,
+            ),
+            (
+                "reserved",
+                offset_of!(Header, reserved),
+                44,
+                size_of::<[u32; 21]>(),
+                84,
+            ),
+            (
+                "turn",
+                offset_of!(Header, turn),
+                128,
+                size_of::<TurnWords>(),
+                4608,
+            ),
+            (
+                "turn.next_ticket",
+                offset_of!(Header, turn.next_ticket),
+                128,
+                size_of::<Line<AtomicU32>>(),
+                128,
+            ),
+            (
+                "turn.now_serving",
+                offset_of!(Header, turn.now_serving),
+                256,
+                size_of::<Line<AtomicU32>>(),
+                128,
+            ),
+            (
+                "turn.holder",
+                offset_of!(Header, turn.holder),
+                384,
+                size_of::<Line<AtomicU64>>(),
+                128,
+            ),
+            (
+                "turn.sleepers",
+                offset_of!(Header, turn.sleepers),
+                512,
+                size_of::<Line<AtomicU32>>(),
+                128,
+            ),
+            (
+                "turn.abandoned",
+                offset_of!(Header, turn.abandoned),
+                640,
+                size_of::<[AtomicU64; MAX_PROCS]>(),
+                2048,
+            ),
+            (
+                "turn.waiters",
+                offset_of!(Header, turn.waiters),
+                2688,
+                size_of::<[AtomicU64; MAX_PROCS]>(),
+                2048,
+            ),
+            (
+                "alloc",
+                offset_of!(Header, alloc),
+                4736,
+                size_of::<AllocState>(),
+                1088,
+            ),
+            ("alloc.top", offset_of!(Header, alloc.top), 4736, 8, 8),
+            (
+                "alloc.top_prev_alloc",
+                offset_of!(Header, alloc.top_prev_alloc),
+                4744,
+                8,
+                8,
+            ),
+            ("alloc.used", offset_of!(Header, alloc.used), 4752, 8, 8),
+            ("alloc.blocks", offset_of!(Header, alloc.blocks), 4760, 8, 8),
+            (
+                "alloc.next_gen",
+                offset_of!(Header, alloc.next_gen),
+                4768,
+                8,
+                8,
+            ),
+            (
+                "alloc.small_map",
+                offset_of!(Header, alloc.small_map),
+                4776,
+                8,
+                8,
+            ),
+            (
+                "alloc.large_map",
+                offset_of!(Header, alloc.large_map),
+                4784,
+                8,
+                8,
+            ),
+            (
+                "alloc.free_in_bins",
+                offset_of!(Header, alloc.free_in_bins),
+                4792,
+                8,
+                8,
+            ),
+            (
+                "alloc.small",
+                offset_of!(Header, alloc.small),
+                4800,
+                size_of::<[u64; NSMALL]>(),
+                512,
+            ),
+            (
+                "alloc.large",
+                offset_of!(Header, alloc.large),
+                5312,
+                size_of::<[u64; NLARGE]>(),
+                512,
+            ),
+            (
+                "queue",
+                offset_of!(Header, queue),
+                5824,
+                size_of::<QueueState>(),
+                32,
+            ),
+            ("queue.ring", offset_of!(Header, queue.ring), 5824, 8, 8),
+            ("queue.cap", offset_of!(Header, queue.cap), 5832, 8, 8),
+            ("queue.head", offset_of!(Header, queue.head), 5840, 8, 8),
+            ("queue.len", offset_of!(Header, queue.len), 5848, 8, 8),
+            (
+                "procs",
+                offset_of!(Header, procs),
+                5856,
+                size_of::<[AtomicU32; MAX_PROCS]>(),
+                1024,
+            ),
+        ];
+        for &(name, off, want_off, size, want_size) in fields {
+            assert_eq!(off, want_off, "offset of {name}");
+            assert_eq!(size, want_size, "size of {name}");
+        }
+        // Each turn word is alone on its 128-byte line.
+        assert_eq!(size_of::<Line<AtomicU32>>(), 128);
+        assert_eq!(size_of::<Line<AtomicU64>>(), 128);
+        assert_eq!(std::mem::align_of::<Header>(), 128);
+        // 6880 bytes of fields, padded to a multiple of 128.
+        assert_eq!(size_of::<Header>(), 6912);
+        assert_eq!(HEAP_START, 8192);
+        assert_eq!(MAGIC, *b"SHMHEAP\0");
+        assert_eq!(VERSION, 1);
+        assert_eq!((MAX_PROCS, NSMALL, NLARGE), (256, 64, 64));
+        assert_eq!((MIN_SIZE, MAX_SIZE), (64 << 10, 1 << 40));
+    }
+}

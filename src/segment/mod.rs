@@ -14,6 +14,26 @@ pub(crate) use header::{
 pub(crate) use mem::Mem;
 pub(crate) use offset::Offset;
 
+/// Plain reads and writes of a header word that only the turn holder
+/// changes (the turn's acquire/release orders them).
+pub(crate) trait Word {
+    /// The value.
+    fn get(&self) -> u64;
+    /// Sets the value.
+    fn set(&self, v: u64);
+}
+
+impl Word for std::sync::atomic::AtomicU64 {
+    #[inline]
+    fn get(&self) -> u64 {
+        self.load(Ordering::Relaxed)
+    }
+    #[inline]
+    fn set(&self, v: u64) {
+        self.store(v, Ordering::Relaxed)
+    }
+}
+
 use crate::Error;
 use crate::os::{self, Region};
 use header::{MAGIC, MAX_SIZE, MIN_SIZE, VERSION};
@@ -133,7 +153,16 @@ pub struct Segment {
     pub(crate) pid: u32,
     /// Serialises the turns of this process's threads: a process holds at
     /// most one ticket per `Segment`, so the ticket ring never overflows.
-    pub(crate) local: Mutex<()>,
+    pub(crate) local: Mutex<Local>,
+}
+
+/// Process-local turn state, behind [`Segment::local`].
+#[derive(Default)]
+pub(crate) struct Local {
+    /// A ticket this process gave up (timeout) that the turn has not passed
+    /// yet: the next wait takes it back instead of drawing a new one, so
+    /// repeated timeouts never pile up tickets.
+    pub(crate) abandoned: Option<u32>,
 }
 
 impl std::fmt::Debug for Segment {
@@ -270,7 +299,7 @@ impl Segment {
             backing,
             proc_slot: usize::MAX,
             pid: os::current_pid(),
-            local: Mutex::new(()),
+            local: Mutex::new(Local::default()),
         }
     }
 
@@ -290,9 +319,9 @@ impl Segment {
             (*h).heap_start = HEAP_START;
             (*h).creator_pid = seg.pid;
             (*h).max_procs = opts.max_processes;
-            (*h).alloc.top = HEAP_START;
-            (*h).alloc.top_prev_alloc = 1;
-            (*h).alloc.next_gen = 1;
+            (*h).alloc.top.set(HEAP_START);
+            (*h).alloc.top_prev_alloc.set(1);
+            (*h).alloc.next_gen.set(1);
             (*h).ready.store(1, Ordering::Release);
         }
         seg.register()?;
@@ -311,6 +340,7 @@ impl Segment {
                 name: name.to_owned(),
                 unlink: false,
             },
+            true,
         )
     }
 
@@ -323,10 +353,39 @@ impl Segment {
                 path: path.to_owned(),
                 remove: false,
             },
+            true,
         )
     }
 
-    fn open(region: Region, backing: Backing) -> Result<Segment, Error> {
+    /// A process-local copy of a segment image (bytes of a segment, e.g.
+    /// read from a file or made by a fuzzer). Its turn words and process
+    /// table are reset, since no process of the image's time is here.
+    pub(crate) fn from_image(bytes: &[u8]) -> Result<Segment, Error> {
+        let region = Region::heap(bytes.len().max(1))?;
+        // SAFETY: the region is a fresh allocation of at least `bytes.len()`
+        // bytes, not aliased by anything else yet.
+        unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), region.as_ptr(), bytes.len()) };
+        if bytes.len() >= std::mem::size_of::<Header>() {
+            let h = region.as_ptr() as *mut Header;
+            // SAFETY: a whole header fits; zeroing the turn words and the
+            // process table (integers and atomics) leaves valid values.
+            unsafe {
+                std::ptr::write_bytes(std::ptr::addr_of_mut!((*h).turn), 0, 1);
+                std::ptr::write_bytes(std::ptr::addr_of_mut!((*h).procs), 0, 1);
+            }
+        }
+        Segment::open(region, Backing::Memory, false)
+    }
+
+    /// A copy of this segment's bytes (for tests, fuzz corpora, debugging).
+    /// Take it inside a turn to get a consistent image.
+    pub fn image(&self, _turn: &crate::Turn<'_>) -> Vec<u8> {
+        // SAFETY: the mapping is `len` readable bytes; holding the turn
+        // means no process writes them meanwhile.
+        unsafe { std::slice::from_raw_parts(self.mem.base(), self.mem.len() as usize) }.to_vec()
+    }
+
+    fn open(region: Region, backing: Backing, wait_ready: bool) -> Result<Segment, Error> {
         let actual = region.len() as u64;
         if actual < std::mem::size_of::<Header>() as u64 {
             // Too small for a header: tell a foreign file from a cut one.
@@ -363,8 +422,11 @@ impl Segment {
             let mut spins = 0;
             while (*h).ready.load(Ordering::Acquire) != 1 {
                 spins += 1;
-                if spins > 1000 {
-                    return Err(Error::corrupt(16, "header never became ready"));
+                if spins > 1000 || !wait_ready {
+                    return Err(Error::corrupt(
+                        std::mem::offset_of!(Header, ready) as u64,
+                        "header never became ready",
+                    ));
                 }
                 std::thread::sleep(std::time::Duration::from_millis(1));
             }
@@ -372,6 +434,12 @@ impl Segment {
                 return Err(Error::corrupt(12, "header size does not match the version"));
             }
             let claimed = (*h).size;
+            if !(MIN_SIZE..=MAX_SIZE).contains(&claimed) {
+                return Err(Error::corrupt(
+                    16,
+                    format!("segment size {claimed} out of range"),
+                ));
+            }
             if claimed > actual {
                 return Err(Error::Truncated { claimed, actual });
             }

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use crate::Error;
 use crate::os;
-use crate::segment::{AllocState, MAX_PROCS, Mem, QueueState, Segment, TurnWords};
+use crate::segment::{AllocState, Local, MAX_PROCS, Mem, QueueState, Segment, TurnWords};
 
 /// How often a sleeping waiter checks that the turn's owner is alive: a
 /// peer's death is reported within about this time.
@@ -43,7 +43,7 @@ const YIELDS: u32 = 50;
 pub struct Turn<'seg> {
     pub(crate) seg: &'seg Segment,
     ticket: u32,
-    _local: MutexGuard<'seg, ()>,
+    _local: MutexGuard<'seg, Local>,
 }
 
 impl std::fmt::Debug for Turn<'_> {
@@ -97,7 +97,7 @@ impl Segment {
         Ok(Some(self.enter(s, guard)))
     }
 
-    fn enter<'a>(&'a self, t: u32, guard: MutexGuard<'a, ()>) -> Turn<'a> {
+    fn enter<'a>(&'a self, t: u32, guard: MutexGuard<'a, Local>) -> Turn<'a> {
         self.words().holder.v.store(pack(self.pid, t), SeqCst);
         Turn {
             seg: self,
@@ -107,10 +107,24 @@ impl Segment {
     }
 
     fn acquire(&self, deadline: Option<Instant>) -> Result<Turn<'_>, Error> {
-        let guard = self.local.lock().unwrap_or_else(|p| p.into_inner());
+        let mut guard = self.local.lock().unwrap_or_else(|p| p.into_inner());
         let w = self.words();
-        let t = w.next_ticket.v.fetch_add(1, SeqCst);
-        w.waiters[slot(t)].store(pack(self.pid, t), SeqCst);
+        // Take back a ticket we gave up, if the turn has not passed it yet
+        // (claiming the mark is what decides that, against `pass_on`).
+        let t = match guard.abandoned.take() {
+            Some(t)
+                if w.abandoned[slot(t)]
+                    .compare_exchange(t as u64 + 1, 0, SeqCst, SeqCst)
+                    .is_ok() =>
+            {
+                t
+            }
+            _ => {
+                let t = w.next_ticket.v.fetch_add(1, SeqCst);
+                w.waiters[slot(t)].store(pack(self.pid, t), SeqCst);
+                t
+            }
+        };
         // Fast path: spin, then yield, reading one word.
         for _ in 0..SPINS {
             if w.now_serving.v.load(SeqCst) == t {
@@ -134,7 +148,9 @@ impl Segment {
         match r {
             Ok(()) => Ok(self.enter(t, guard)),
             Err(e) => {
-                self.abandon(t);
+                if self.abandon(t) {
+                    guard.abandoned = Some(t);
+                }
                 Err(e)
             }
         }
@@ -193,8 +209,9 @@ impl Segment {
         Ok(())
     }
 
-    /// Gives up ticket `t` without entering.
-    fn abandon(&self, t: u32) {
+    /// Gives up ticket `t` without entering. Returns whether the ticket is
+    /// still pending (marked, the turn not yet past it).
+    fn abandon(&self, t: u32) -> bool {
         let w = self.words();
         let mark = t as u64 + 1;
         w.abandoned[slot(t)].store(mark, SeqCst);
@@ -205,7 +222,9 @@ impl Segment {
         {
             // The turn reached us while giving up: we own it; pass it on.
             self.pass_on(t);
+            return false;
         }
+        true
     }
 
     /// Hands the turn from ticket `t` (owned by the caller) to the next live
@@ -261,18 +280,18 @@ impl<'seg> Turn<'seg> {
         self.seg.mem
     }
 
-    /// The allocator state. Only a turn holder may use it.
+    /// The allocator state. Only a turn holder may change it.
     #[inline]
-    pub(crate) fn alloc_state(&self) -> *mut AllocState {
-        // SAFETY: projection of a field of the mapped header (no reference
-        // to the whole header is formed).
-        unsafe { std::ptr::addr_of_mut!((*self.seg.header_ptr()).alloc) }
+    pub(crate) fn alloc_state(&self) -> &'seg AllocState {
+        &self.seg.header().alloc
     }
 
-    /// The queue state. Only a turn holder may use it.
+    /// The queue state. Only a turn holder may change it.
     #[inline]
-    pub(crate) fn queue_state(&self) -> *mut QueueState {
-        // SAFETY: as in `alloc_state`.
-        unsafe { std::ptr::addr_of_mut!((*self.seg.header_ptr()).queue) }
+    pub(crate) fn queue_state(&self) -> &'seg QueueState {
+        &self.seg.header().queue
     }
 }
+
+#[cfg(test)]
+mod tests;

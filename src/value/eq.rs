@@ -4,8 +4,10 @@ use super::{Value, ValueRef};
 use crate::Error;
 use crate::format::hash;
 
-/// Deepest nesting the recursive conversions and comparisons follow.
-pub(crate) const MAX_DEPTH: u32 = 1000;
+/// Deepest nesting that writing, copying out and comparing follow (as
+/// serde_json's limit: recursion stays far from the end of a 2 MiB thread
+/// stack even in debug builds).
+pub(crate) const MAX_DEPTH: u32 = 128;
 
 #[derive(Clone, Copy)]
 pub(crate) enum Num {
@@ -71,10 +73,7 @@ pub(crate) fn py_eq(a: &Value, b: &Value) -> bool {
 /// `r == v` under Python's rules, for a value in a segment.
 pub(crate) fn ref_eq(r: &ValueRef<'_>, v: &Value, depth: u32) -> Result<bool, Error> {
     if depth > MAX_DEPTH {
-        return Err(Error::TypeMismatch {
-            expected: "nesting of at most 1000 levels",
-            found: "deeper nesting",
-        });
+        return Err(Error::NestingTooDeep { limit: MAX_DEPTH });
     }
     if let (Some(x), Some(y)) = (num_ref(r), num(v)) {
         return Ok(num_eq(x, y));

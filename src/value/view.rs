@@ -232,10 +232,7 @@ impl<'t> ValueRef<'t> {
 
     fn copy_out(&self, depth: u32) -> Result<Value, Error> {
         if depth > MAX_DEPTH {
-            return Err(Error::TypeMismatch {
-                expected: "nesting of at most 1000 levels",
-                found: "deeper nesting",
-            });
+            return Err(Error::NestingTooDeep { limit: MAX_DEPTH });
         }
         Ok(match self {
             ValueRef::None => Value::None,

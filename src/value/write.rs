@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use super::eq::MAX_DEPTH;
 use super::{Value, hash_value, py_eq};
 use crate::Error;
 use crate::alloc::Heap;
@@ -16,6 +17,14 @@ use crate::segment::Offset;
 /// Writes `v` into the heap: scalars inline, everything else as new blocks.
 /// On error nothing stays allocated.
 pub(crate) fn write_slot(heap: &Heap, v: &Value) -> Result<Slot, Error> {
+    write_at(heap, v, 0)
+}
+
+fn write_at(heap: &Heap, v: &Value, depth: u32) -> Result<Slot, Error> {
+    if depth > MAX_DEPTH {
+        return Err(Error::NestingTooDeep { limit: MAX_DEPTH });
+    }
+    let d = depth + 1;
     Ok(match v {
         Value::None => Slot::NONE,
         Value::Bool(b) => Slot::new(T_BOOL, *b as u64),
@@ -26,14 +35,14 @@ pub(crate) fn write_slot(heap: &Heap, v: &Value) -> Result<Slot, Error> {
         Value::ByteArray(b) => Slot::ptr_to(T_BYTEARRAY, write_blob(heap, T_BYTEARRAY, b)?),
         Value::Tuple(items) => Slot::ptr_to(
             T_TUPLE,
-            write_seq(heap, T_TUPLE, items.len() as u64, items.iter())?,
+            write_seq(heap, T_TUPLE, items.len() as u64, items.iter(), d)?,
         ),
         Value::Set(items) => {
             let keep = unique_keys(items.iter())?;
             let items: Vec<&Value> = keep.iter().map(|&i| &items[i]).collect();
             Slot::ptr_to(
                 T_SET,
-                write_seq(heap, T_SET, items.len() as u64, items.into_iter())?,
+                write_seq(heap, T_SET, items.len() as u64, items.into_iter(), d)?,
             )
         }
         Value::Dict(entries) => {
@@ -52,10 +61,10 @@ pub(crate) fn write_slot(heap: &Heap, v: &Value) -> Result<Slot, Error> {
                 .collect();
             Slot::ptr_to(
                 T_DICT,
-                write_seq(heap, T_DICT, keep.len() as u64, flat.into_iter())?,
+                write_seq(heap, T_DICT, keep.len() as u64, flat.into_iter(), d)?,
             )
         }
-        Value::List(items) => Slot::ptr_to(crate::format::T_LIST, write_list(heap, items)?),
+        Value::List(items) => Slot::ptr_to(crate::format::T_LIST, write_list(heap, items, d)?),
     })
 }
 
@@ -97,6 +106,7 @@ fn write_seq<'a>(
     tag: u8,
     len: u64,
     items: impl ExactSizeIterator<Item = &'a Value>,
+    depth: u32,
 ) -> Result<Offset, Error> {
     let n = items.len() as u64;
     let b = heap.alloc(16 + 16 * n, tag)?;
@@ -104,7 +114,7 @@ fn write_seq<'a>(
     m.set_u64(payload(b), len)?;
     m.set_u64(payload(b).add(8), 0)?;
     for (i, v) in items.enumerate() {
-        match write_slot(heap, v) {
+        match write_at(heap, v, depth) {
             Ok(s) => s.write(&m, b.add(SEQ_SLOTS + 16 * i as u64))?,
             Err(e) => {
                 for j in 0..i as u64 {
@@ -118,7 +128,7 @@ fn write_seq<'a>(
     Ok(b)
 }
 
-fn write_list(heap: &Heap, items: &[Value]) -> Result<Offset, Error> {
+fn write_list(heap: &Heap, items: &[Value], depth: u32) -> Result<Offset, Error> {
     let b = ListLayout::create(heap)?;
     let mut l = ListLayout::read(heap, b)?;
     if let Err(e) = l.reserve(heap, items.len() as u64) {
@@ -126,7 +136,7 @@ fn write_list(heap: &Heap, items: &[Value]) -> Result<Offset, Error> {
         return Err(e);
     }
     for v in items {
-        match write_slot(heap, v) {
+        match write_at(heap, v, depth) {
             Ok(s) => {
                 s.write(&heap.mem, l.slot(heap, l.len)?)?;
                 l.len += 1;
