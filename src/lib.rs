@@ -1,10 +1,11 @@
 //! shmheap: live, structured, dynamically typed data shared between processes
 //! in one shared-memory segment, read and mutated in place, turn by turn.
 //!
-//! ```no_run
+//! ```
 //! use shmheap::{Segment, value};
 //! # fn main() -> Result<(), shmheap::Error> {
-//! let seg = Segment::create("demo-doc", 1 << 20)?;
+//! # let name = format!("doc-{}", std::process::id());
+//! let seg = Segment::create(&name, 1 << 20)?;
 //! let mut turn = seg.turn()?;
 //! let h = turn.put_message(&value!(["hello", 0, (8, 2.0, false), {b"world": -6, 5: 4}]))?;
 //! let h2 = turn.take_message()?.unwrap();
@@ -48,7 +49,12 @@ pub use error::Error;
 pub use format::validate::Report;
 pub use segment::{Handle, Segment, SegmentOptions};
 pub use turn::Turn;
-pub use value::{DictRef, ListMut, ListRef, SetRef, TupleRef, Value, ValueRef};
+pub use value::{BytesMut, DictRef, ListMut, ListRef, SetRef, TupleRef, Value, ValueRef};
+
+/// The README's examples are compiled as doctests so they cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
 
 /// The crate's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

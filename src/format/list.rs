@@ -125,6 +125,45 @@ impl ListLayout {
             .ok_or_else(|| Error::corrupt(c.get(), "chunk offset overflows"))
     }
 
+    /// Moves the `n` slots at `src..src+n` to `dst..dst+n` (the ranges may
+    /// overlap), a chunk-bounded run at a time. Both ranges must be below the
+    /// capacity.
+    pub(crate) fn move_slots(&self, heap: &Heap, src: u64, dst: u64, n: u64) -> Result<(), Error> {
+        let run_at = |s: u64, d: u64, max: u64, backward: bool| {
+            let (ks, js) = locate(s);
+            let (kd, jd) = locate(d);
+            if backward {
+                max.min(js + 1).min(jd + 1)
+            } else {
+                max.min(chunk_cap(ks) - js).min(chunk_cap(kd) - jd)
+            }
+        };
+        if dst < src {
+            let mut i = 0;
+            while i < n {
+                let run = run_at(src + i, dst + i, n - i, false);
+                heap.mem.copy_within(
+                    self.slot(heap, src + i)?,
+                    self.slot(heap, dst + i)?,
+                    16 * run,
+                )?;
+                i += run;
+            }
+        } else if dst > src {
+            let mut i = n;
+            while i > 0 {
+                let run = run_at(src + i - 1, dst + i - 1, i, true);
+                heap.mem.copy_within(
+                    self.slot(heap, src + i - run)?,
+                    self.slot(heap, dst + i - run)?,
+                    16 * run,
+                )?;
+                i -= run;
+            }
+        }
+        Ok(())
+    }
+
     /// Makes room for `extra` more items (adds chunks, moves the table if
     /// full). Items never move. On out of memory the list is unchanged in
     /// content (chunks already added stay as spare capacity).
@@ -218,6 +257,52 @@ impl ListLayout {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn move_slots_matches_a_vec_model() {
+        let seg = crate::Segment::options()
+            .size(1 << 20)
+            .create_in_memory()
+            .unwrap();
+        let turn = seg.turn().unwrap();
+        let heap = turn.heap();
+        let b = ListLayout::create(&heap).unwrap();
+        let mut l = ListLayout::read(&heap, b).unwrap();
+        let n = if cfg!(miri) { 40 } else { 300 };
+        l.reserve(&heap, n).unwrap();
+        l.len = n;
+        let put = |model: &[u64]| {
+            for (i, v) in model.iter().enumerate() {
+                heap.mem
+                    .set_u64(l.slot(&heap, i as u64).unwrap().add(8), *v)
+                    .unwrap();
+            }
+        };
+        let get = || -> Vec<u64> {
+            (0..n)
+                .map(|i| heap.mem.u64(l.slot(&heap, i).unwrap().add(8)).unwrap())
+                .collect()
+        };
+        let cases: &[(u64, u64, u64)] = if cfg!(miri) {
+            &[(0, 1, 30), (1, 0, 30), (5, 20, 10), (20, 5, 10)]
+        } else {
+            &[
+                (0, 1, 299),
+                (1, 0, 299),
+                (7, 100, 150),
+                (100, 7, 150),
+                (3, 9, 40),
+                (250, 0, 50),
+            ]
+        };
+        for &(src, dst, cnt) in cases {
+            let mut model: Vec<u64> = (0..n).map(|i| i * 7 + 1).collect();
+            put(&model);
+            l.move_slots(&heap, src, dst, cnt).unwrap();
+            model.copy_within(src as usize..(src + cnt) as usize, dst as usize);
+            assert_eq!(get(), model, "move {src} -> {dst} x{cnt}");
+        }
+    }
 
     #[test]
     fn geometry_is_contiguous() {

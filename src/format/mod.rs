@@ -3,6 +3,7 @@
 //!
 //! `FORMAT.md` is the byte-level specification; this module is its code.
 
+pub(crate) mod bytearray;
 pub(crate) mod hash;
 pub(crate) mod list;
 pub(crate) mod slot;
@@ -44,6 +45,8 @@ pub(crate) const K_LIST_TABLE: u8 = 33;
 pub(crate) const K_LIST_CHUNK: u8 = 34;
 /// Object kind: the message queue's ring.
 pub(crate) const K_QUEUE: u8 = 35;
+/// Object kind: the data of a bytearray.
+pub(crate) const K_BYTES_DATA: u8 = 36;
 
 /// The Python name of a tag, for errors.
 pub(crate) fn type_name(tag: u8) -> &'static str {
@@ -63,6 +66,7 @@ pub(crate) fn type_name(tag: u8) -> &'static str {
         K_LIST_TABLE => "list table",
         K_LIST_CHUNK => "list chunk",
         K_QUEUE => "queue ring",
+        K_BYTES_DATA => "bytearray data",
         _ => "unknown",
     }
 }
@@ -111,6 +115,7 @@ pub(crate) fn free_object(heap: &Heap, b: Offset) -> Result<(), Error> {
                 }
             }
             K_BOX => push_slot(payload(b))?,
+            T_BYTEARRAY => bytearray::ByteArrayLayout::read(heap, b)?.free_storage(heap)?,
             T_LIST => {
                 let l = list::ListLayout::read(heap, b)?;
                 for i in 0..l.len {

@@ -8,10 +8,11 @@
 //! proportional to the heap's high-water mark, not the segment size; two
 //! bitmaps of one bit per 16 heap bytes are its only allocation.
 
+use super::bytearray::{BA_PAYLOAD, ByteArrayLayout};
 use super::list::{CHUNK_SLOTS, ListLayout, TABLE_ENTRIES, chunk_cap};
 use super::{
-    K_BOX, K_LIST_CHUNK, K_LIST_TABLE, K_QUEUE, SEQ_SLOTS, Slot, T_BYTEARRAY, T_BYTES, T_DICT,
-    T_LIST, T_SET, T_STR, T_TUPLE, is_ptr_tag, payload, type_name,
+    K_BOX, K_BYTES_DATA, K_LIST_CHUNK, K_LIST_TABLE, K_QUEUE, SEQ_SLOTS, Slot, T_BYTEARRAY,
+    T_BYTES, T_DICT, T_LIST, T_SET, T_STR, T_TUPLE, is_ptr_tag, payload, type_name,
 };
 use crate::Error;
 use crate::alloc::{HDR, Heap, QUEUED, ROOT};
@@ -112,7 +113,22 @@ impl Walk<'_> {
         let too_long = |what: &str| Error::corrupt(o, format!("{what} longer than its block"));
         match kind {
             K_BOX => self.slot(payload(b))?,
-            T_STR | T_BYTES | T_BYTEARRAY => {
+            T_BYTEARRAY => {
+                if cap < BA_PAYLOAD {
+                    return Err(too_long("bytearray header"));
+                }
+                let l = ByteArrayLayout::read(self.heap, b)?;
+                if !l.data.is_null() {
+                    let (dcap, _) = self.claim(l.data, Some(K_BYTES_DATA))?;
+                    if l.cap > dcap {
+                        return Err(Error::corrupt(
+                            o,
+                            "bytearray capacity beyond its data block",
+                        ));
+                    }
+                }
+            }
+            T_STR | T_BYTES => {
                 let len = m.u64(payload(b))?;
                 if len > cap - 8 {
                     return Err(too_long(type_name(kind)));

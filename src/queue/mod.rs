@@ -9,10 +9,10 @@
 use crate::Error;
 use crate::alloc::{Heap, QUEUED, ROOT, Stats};
 use crate::format::validate::{Report, validate};
-use crate::format::{K_BOX, K_QUEUE, T_LIST, free_object, is_ptr_tag, payload};
+use crate::format::{K_BOX, K_QUEUE, T_BYTEARRAY, T_LIST, free_object, is_ptr_tag, payload};
 use crate::segment::{Handle, Offset, Word};
 use crate::turn::Turn;
-use crate::value::{ListMut, Value, ValueRef, write_slot};
+use crate::value::{BytesMut, ListMut, Value, ValueRef, write_slot};
 
 /// The queue's counters, read from the header.
 #[derive(Clone, Copy)]
@@ -212,6 +212,20 @@ impl<'seg> Turn<'seg> {
         }
         // SAFETY: a live list block; the view borrows the turn mutably.
         Ok(unsafe { ListMut::new(heap, h.offset) })
+    }
+
+    /// The shared bytearray behind a handle, for mutation.
+    pub fn bytes_mut(&mut self, h: Handle) -> Result<BytesMut<'_>, Error> {
+        let heap = self.heap();
+        let (_, _, kind) = heap.check_handle(h)?;
+        if kind != T_BYTEARRAY {
+            return Err(Error::TypeMismatch {
+                expected: "bytearray",
+                found: crate::format::type_name(kind),
+            });
+        }
+        // SAFETY: a live bytearray block; the view borrows the turn mutably.
+        Ok(unsafe { BytesMut::new(heap, h.offset) })
     }
 
     /// Frees a root object (a taken message) and everything it owns. A

@@ -98,6 +98,18 @@ impl Mem {
         Ok(unsafe { std::slice::from_raw_parts(p, n as usize) })
     }
 
+    /// A mutable slice of `n` bytes at `off`.
+    ///
+    /// # Safety
+    /// Nothing else may access those bytes while the slice lives.
+    #[inline]
+    #[allow(clippy::mut_from_ref)]
+    pub(crate) unsafe fn bytes_mut<'a>(&self, off: Offset, n: u64) -> Result<&'a mut [u8], Error> {
+        let p = self.ptr(off, n, 1)?;
+        // SAFETY: in bounds; exclusivity is the caller's contract.
+        Ok(unsafe { std::slice::from_raw_parts_mut(p, n as usize) })
+    }
+
     /// Copies `src` to `off`.
     #[inline]
     pub(crate) fn write_bytes(&self, off: Offset, src: &[u8]) -> Result<(), Error> {

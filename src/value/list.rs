@@ -1,18 +1,54 @@
-//! `ListMut`: a shared list, mutated in place.
+//! `ListMut`: a shared list, mutated in place, with the API of `Vec` and of
+//! Python's `list`.
+//!
+//! Every operation is all-or-nothing: new items are written first, then the
+//! list is changed, then what it no longer owns is freed. Out of memory, a
+//! type error in `sort`, or a range error leaves the list as it was.
 
 use std::marker::PhantomData;
+use std::ops::{Range, RangeBounds};
 
-use super::{ListRef, Value, ValueRef, free_slot, write_slot};
+use super::bytes::BytesMut;
+use super::eq::lt;
+use super::{ListRef, Value, ValueRef, copy_slot, free_slot, write_slot};
 use crate::Error;
 use crate::alloc::Heap;
 use crate::format::list::ListLayout;
-use crate::format::{Slot, T_FLOAT, T_INT, type_name};
-use crate::segment::Offset;
+use crate::format::{Slot, T_BOOL, T_BYTEARRAY, T_FLOAT, T_INT, T_LIST, type_name};
+use crate::segment::{Handle, Offset};
+
+/// Resolves a range against a length, Python-slice style but strict:
+/// `start > end` or `end > len` is [`Error::IndexOutOfRange`].
+pub(crate) fn bounds(range: impl RangeBounds<usize>, len: usize) -> Result<Range<usize>, Error> {
+    use std::ops::Bound::*;
+    let start = match range.start_bound() {
+        Included(&s) => s,
+        Excluded(&s) => s.saturating_add(1),
+        Unbounded => 0,
+    };
+    let end = match range.end_bound() {
+        Included(&e) => e.saturating_add(1),
+        Excluded(&e) => e,
+        Unbounded => len,
+    };
+    if end > len {
+        return Err(Error::IndexOutOfRange { index: end, len });
+    }
+    if start > end {
+        return Err(Error::IndexOutOfRange {
+            index: start,
+            len: end,
+        });
+    }
+    Ok(start..end)
+}
 
 /// A mutable view of a shared list, borrowing the turn mutably.
 ///
-/// Items live in chunks that never move, so the `&mut i64` that
-/// [`ListMut::int_mut`] gives points straight at the item in the segment.
+/// Items live in chunks that never move while the list grows, so the
+/// `&mut i64` that [`ListMut::int_mut`] gives points straight at the item
+/// in the segment. (Inserting or removing before an item shifts it, as in
+/// any list.)
 pub struct ListMut<'t> {
     heap: Heap,
     b: Offset,
@@ -41,7 +77,7 @@ impl<'t> ListMut<'t> {
         ListLayout::read(&self.heap, self.b)
     }
 
-    fn check(&self, l: &ListLayout, i: usize) -> Result<(), Error> {
+    fn check(l: &ListLayout, i: usize) -> Result<(), Error> {
         if i as u64 >= l.len {
             return Err(Error::IndexOutOfRange {
                 index: i,
@@ -49,6 +85,12 @@ impl<'t> ListMut<'t> {
             });
         }
         Ok(())
+    }
+
+    fn slot_at(&self, l: &ListLayout, i: usize) -> Result<(Offset, Slot), Error> {
+        Self::check(l, i)?;
+        let at = l.slot(&self.heap, i as u64)?;
+        Ok((at, Slot::read(&self.heap.mem, at)?))
     }
 
     /// Number of items.
@@ -61,7 +103,13 @@ impl<'t> ListMut<'t> {
         self.len() == 0
     }
 
-    /// A read-only view (borrowing this `ListMut`).
+    /// The list's handle (keep it across turns).
+    pub fn handle(&self) -> Result<Handle, Error> {
+        self.heap.handle(self.b)
+    }
+
+    /// A read-only view (borrowing this `ListMut`): `index_of`, `count`,
+    /// `get_range`, `iter`, ...
     pub fn as_ref(&self) -> Result<ListRef<'_>, Error> {
         Ok(ListRef {
             heap: self.heap,
@@ -75,18 +123,111 @@ impl<'t> ListMut<'t> {
         self.as_ref()?.get(i)
     }
 
+    /// The items in order.
+    pub fn iter(&self) -> Result<impl Iterator<Item = Result<ValueRef<'_>, Error>>, Error> {
+        let l = self.as_ref()?;
+        Ok(l.iter())
+    }
+
+    /// The items in `range`, in place.
+    pub fn get_range(&self, range: impl RangeBounds<usize>) -> Result<Vec<ValueRef<'_>>, Error> {
+        self.as_ref()?.get_range(range)
+    }
+
+    /// Position of the first item equal to `v` (Python equality).
+    pub fn index_of(&self, v: &Value) -> Result<Option<usize>, Error> {
+        self.as_ref()?.index_of(v)
+    }
+
+    /// Whether an item equals `v`.
+    pub fn contains(&self, v: &Value) -> Result<bool, Error> {
+        self.as_ref()?.contains(v)
+    }
+
+    /// How many items equal `v`.
+    pub fn count(&self, v: &Value) -> Result<usize, Error> {
+        self.as_ref()?.count(v)
+    }
+
     /// Copies the whole list out.
     pub fn to_value(&self) -> Result<Value, Error> {
         self.as_ref()?.to_value()
     }
 
-    /// Replaces item `i` (freeing what the old item owned).
+    /// The handle of the object at item `i` (None for inline scalars).
+    pub fn item_handle(&self, i: usize) -> Result<Option<Handle>, Error> {
+        Ok(self.get(i)?.handle())
+    }
+
+    /// Copies the values the slots own out of the segment.
+    fn values_of(&self, slots: &[Slot]) -> Result<Vec<Value>, Error> {
+        slots
+            .iter()
+            // SAFETY: read while we hold the turn mutably; the views die here.
+            .map(|&s| unsafe { ValueRef::from_slot(self.heap, s) }?.to_value())
+            .collect()
+    }
+
+    /// Writes `values` as new slots; on error frees the ones written.
+    fn write_all(&self, values: impl IntoIterator<Item = Value>) -> Result<Vec<Slot>, Error> {
+        let mut out = Vec::new();
+        for v in values {
+            match write_slot(&self.heap, &v) {
+                Ok(s) => out.push(s),
+                Err(e) => {
+                    self.free_all(&out)?;
+                    return Err(e);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn free_all(&self, slots: &[Slot]) -> Result<(), Error> {
+        for &s in slots {
+            free_slot(&self.heap, s)?;
+        }
+        Ok(())
+    }
+
+    /// The one primitive behind every change of length: replaces the slots
+    /// in `range` by `new` and returns the slots taken out (still owning
+    /// their objects). On error the list is unchanged and `new` is freed.
+    fn replace(&mut self, range: Range<usize>, new: Vec<Slot>) -> Result<Vec<Slot>, Error> {
+        let mut l = self.layout()?;
+        let len = l.len;
+        let (start, end) = (range.start as u64, range.end as u64);
+        let n = new.len() as u64;
+        let new_len = len - (end - start) + n;
+        if new_len > len
+            && let Err(e) = l.reserve(&self.heap, new_len - len)
+        {
+            self.free_all(&new)?;
+            return Err(e);
+        }
+        let m = self.heap.mem;
+        let mut old = Vec::with_capacity((end - start) as usize);
+        for i in start..end {
+            old.push(Slot::read(&m, l.slot(&self.heap, i)?)?);
+        }
+        l.move_slots(&self.heap, end, start + n, len - end)?;
+        for (i, s) in new.into_iter().enumerate() {
+            s.write(&m, l.slot(&self.heap, start + i as u64)?)?;
+        }
+        l.len = new_len;
+        l.store(&self.heap)?;
+        if new_len < len {
+            l.trim(&self.heap)?;
+        }
+        Ok(old)
+    }
+
+    /// Replaces item `i` (freeing what the old item owned). Another type
+    /// re-tags the item.
     pub fn set(&mut self, i: usize, v: impl Into<Value>) -> Result<(), Error> {
         let l = self.layout()?;
-        self.check(&l, i)?;
-        let at = l.slot(&self.heap, i as u64)?;
+        let (at, old) = self.slot_at(&l, i)?;
         let new = write_slot(&self.heap, &v.into())?;
-        let old = Slot::read(&self.heap.mem, at)?;
         new.write(&self.heap.mem, at)?;
         free_slot(&self.heap, old)
     }
@@ -94,8 +235,11 @@ impl<'t> ListMut<'t> {
     /// Appends `v`. Amortised O(1); no item moves.
     pub fn push(&mut self, v: impl Into<Value>) -> Result<(), Error> {
         let mut l = self.layout()?;
-        l.reserve(&self.heap, 1)?;
         let s = write_slot(&self.heap, &v.into())?;
+        if let Err(e) = l.reserve(&self.heap, 1) {
+            free_slot(&self.heap, s)?;
+            return Err(e);
+        }
         s.write(&self.heap.mem, l.slot(&self.heap, l.len)?)?;
         l.len += 1;
         l.store(&self.heap)
@@ -103,26 +247,223 @@ impl<'t> ListMut<'t> {
 
     /// Removes and returns the last item.
     pub fn pop(&mut self) -> Result<Option<Value>, Error> {
-        let mut l = self.layout()?;
-        if l.len == 0 {
+        let len = self.len();
+        if len == 0 {
             return Ok(None);
         }
-        let at = l.slot(&self.heap, l.len - 1)?;
-        let s = Slot::read(&self.heap.mem, at)?;
-        // SAFETY: read while we hold the turn mutably; the view dies here.
-        let v = unsafe { ValueRef::from_slot(self.heap, s)? }.to_value()?;
-        l.len -= 1;
-        l.store(&self.heap)?;
-        free_slot(&self.heap, s)?;
-        l.trim(&self.heap)?;
-        Ok(Some(v))
+        self.remove(len - 1).map(Some)
+    }
+
+    /// Inserts `v` before item `i` (`i == len` appends).
+    pub fn insert(&mut self, i: usize, v: impl Into<Value>) -> Result<(), Error> {
+        let len = self.len();
+        if i > len {
+            return Err(Error::IndexOutOfRange { index: i, len });
+        }
+        let s = write_slot(&self.heap, &v.into())?;
+        self.replace(i..i, vec![s]).map(drop)
+    }
+
+    /// Removes item `i` and returns it.
+    pub fn remove(&mut self, i: usize) -> Result<Value, Error> {
+        let l = self.layout()?;
+        let (_, s) = self.slot_at(&l, i)?;
+        let v = self.values_of(&[s])?.remove(0);
+        let old = self.replace(i..i + 1, Vec::new())?;
+        self.free_all(&old)?;
+        Ok(v)
+    }
+
+    /// Appends every value (all or nothing).
+    pub fn extend<I>(&mut self, values: I) -> Result<(), Error>
+    where
+        I: IntoIterator,
+        I::Item: Into<Value>,
+    {
+        let slots = self.write_all(values.into_iter().map(Into::into))?;
+        let len = self.len();
+        self.replace(len..len, slots).map(drop)
+    }
+
+    /// Appends copies of the items of the shared list, tuple or set at `src`
+    /// (the keys, for a dict). `src` may be this very list (`l += l`).
+    pub fn extend_from(&mut self, src: Handle) -> Result<(), Error> {
+        let (_, _, kind) = self.heap.check_handle(src)?;
+        // SAFETY: read while we hold the turn mutably; the views die before
+        // anything is written.
+        let v = unsafe { ValueRef::from_object(self.heap, src.offset, kind)? };
+        let n = match v {
+            ValueRef::List(l) => l.len(),
+            ValueRef::Tuple(t) => t.len(),
+            ValueRef::Set(s) => s.len(),
+            ValueRef::Dict(d) => d.len(),
+            other => {
+                return Err(Error::TypeMismatch {
+                    expected: "list, tuple, set or dict",
+                    found: other.type_name(),
+                });
+            }
+        };
+        let mut slots = Vec::with_capacity(n);
+        for i in 0..n {
+            let item = match v {
+                ValueRef::Dict(d) => d.entry(i).map(|(k, _)| k),
+                _ => super::eq::Py::item(v, i),
+            };
+            match item.and_then(|item| copy_slot(&self.heap, item)) {
+                Ok(s) => slots.push(s),
+                Err(e) => {
+                    self.free_all(&slots)?;
+                    return Err(e);
+                }
+            }
+        }
+        let len = self.len();
+        self.replace(len..len, slots).map(drop)
+    }
+
+    /// Removes every item (freeing what they owned) and the list's storage.
+    pub fn clear(&mut self) -> Result<(), Error> {
+        self.truncate(0)
+    }
+
+    /// Keeps the first `n` items (no-op if `n >= len`).
+    pub fn truncate(&mut self, n: usize) -> Result<(), Error> {
+        let len = self.len();
+        if n >= len {
+            return Ok(());
+        }
+        let old = self.replace(n..len, Vec::new())?;
+        self.free_all(&old)
+    }
+
+    /// Swaps items `i` and `j`.
+    pub fn swap(&mut self, i: usize, j: usize) -> Result<(), Error> {
+        let l = self.layout()?;
+        let (ai, si) = self.slot_at(&l, i)?;
+        let (aj, sj) = self.slot_at(&l, j)?;
+        si.write(&self.heap.mem, aj)?;
+        sj.write(&self.heap.mem, ai)
+    }
+
+    /// Reverses the order of the items.
+    pub fn reverse(&mut self) -> Result<(), Error> {
+        let len = self.len();
+        for i in 0..len / 2 {
+            self.swap(i, len - 1 - i)?;
+        }
+        Ok(())
+    }
+
+    /// Sorts in place, stably, by Python's ordering (numbers across
+    /// int/float/bool, str, bytes, tuples and lists of them). Items Python
+    /// cannot order give [`Error::TypeMismatch`] and the list is unchanged.
+    pub fn sort(&mut self) -> Result<(), Error> {
+        self.sort_impl(false)
+    }
+
+    /// Sorts in descending order, stably (Python's `sort(reverse=True)`).
+    pub fn sort_reverse(&mut self) -> Result<(), Error> {
+        self.sort_impl(true)
+    }
+
+    fn sort_impl(&mut self, reverse: bool) -> Result<(), Error> {
+        let l = self.layout()?;
+        let n = l.len as usize;
+        let m = self.heap.mem;
+        let mut slots = Vec::with_capacity(n);
+        for i in 0..n {
+            slots.push(Slot::read(&m, l.slot(&self.heap, i as u64)?)?);
+        }
+        let order = {
+            let items: Vec<ValueRef<'_>> = slots
+                .iter()
+                // SAFETY: nothing is written while the views live (this
+                // block); we hold the turn mutably.
+                .map(|&s| unsafe { ValueRef::from_slot(self.heap, s) })
+                .collect::<Result<_, _>>()?;
+            let less = |a: usize, b: usize| {
+                if reverse {
+                    lt(items[b], items[a], 0)
+                } else {
+                    lt(items[a], items[b], 0)
+                }
+            };
+            merge_sort(n, less)?
+        };
+        for (i, &j) in order.iter().enumerate() {
+            slots[j].write(&m, l.slot(&self.heap, i as u64)?)?;
+        }
+        Ok(())
+    }
+
+    /// Replaces the items in `range` by `values` (any number) and returns
+    /// the removed items.
+    pub fn splice<I>(
+        &mut self,
+        range: impl RangeBounds<usize>,
+        values: I,
+    ) -> Result<Vec<Value>, Error>
+    where
+        I: IntoIterator,
+        I::Item: Into<Value>,
+    {
+        let r = bounds(range, self.len())?;
+        let removed = self.values_of(&self.as_ref()?.raw_slots(r.clone())?)?;
+        let new = self.write_all(values.into_iter().map(Into::into))?;
+        let old = self.replace(r, new)?;
+        self.free_all(&old)?;
+        Ok(removed)
+    }
+
+    /// Replaces the items in `range` by `values` (Python's `l[a:b] = ...`).
+    pub fn set_range<I>(&mut self, range: impl RangeBounds<usize>, values: I) -> Result<(), Error>
+    where
+        I: IntoIterator,
+        I::Item: Into<Value>,
+    {
+        let r = bounds(range, self.len())?;
+        let new = self.write_all(values.into_iter().map(Into::into))?;
+        let old = self.replace(r, new)?;
+        self.free_all(&old)
+    }
+
+    /// Removes the items in `range` and returns them.
+    pub fn drain(&mut self, range: impl RangeBounds<usize>) -> Result<Vec<Value>, Error> {
+        self.splice(range, std::iter::empty::<Value>())
+    }
+
+    /// Removes the items in `range` (Python's `del l[a:b]`).
+    pub fn delete_range(&mut self, range: impl RangeBounds<usize>) -> Result<(), Error> {
+        self.set_range(range, std::iter::empty::<Value>())
+    }
+
+    /// Repeats the items `n` times in place (Python's `l *= n`; `n == 0`
+    /// clears). The copies are deep: each object has one owner.
+    pub fn repeat(&mut self, n: usize) -> Result<(), Error> {
+        if n == 0 {
+            return self.clear();
+        }
+        let len = self.len();
+        let mut new = Vec::with_capacity(len * (n - 1));
+        for _ in 1..n {
+            for i in 0..len {
+                let item = self.get(i)?;
+                match copy_slot(&self.heap, item) {
+                    Ok(s) => new.push(s),
+                    Err(e) => {
+                        self.free_all(&new)?;
+                        return Err(e);
+                    }
+                }
+            }
+        }
+        self.replace(len..len, new).map(drop)
     }
 
     fn scalar_mut(&mut self, i: usize, tag: u8) -> Result<*mut u64, Error> {
         let l = self.layout()?;
-        self.check(&l, i)?;
-        let at = l.slot(&self.heap, i as u64)?;
-        let s = Slot::read(&self.heap.mem, at)?;
+        let (at, s) = self.slot_at(&l, i)?;
         if s.tag != tag {
             return Err(Error::TypeMismatch {
                 expected: type_name(tag),
@@ -147,4 +488,90 @@ impl<'t> ListMut<'t> {
         // SAFETY: as in `int_mut`; any bits are a valid f64.
         Ok(unsafe { &mut *(p as *mut f64) })
     }
+
+    /// `&mut` to the bool item `i`, in the segment.
+    pub fn bool_mut(&mut self, i: usize) -> Result<&mut bool, Error> {
+        let p = self.scalar_mut(i, T_BOOL)?;
+        // SAFETY: as in `int_mut`. A bool slot's payload is 0 or 1
+        // (validated), so its first (little-endian low) byte is a valid
+        // bool and the other seven bytes are zero; writing a bool through
+        // the reference keeps the payload 0 or 1.
+        Ok(unsafe { &mut *(p as *mut bool) })
+    }
+
+    /// The bytearray item `i`, for mutation in place.
+    pub fn bytes_mut(&mut self, i: usize) -> Result<BytesMut<'_>, Error> {
+        let l = self.layout()?;
+        let (_, s) = self.slot_at(&l, i)?;
+        if s.tag != T_BYTEARRAY {
+            return Err(Error::TypeMismatch {
+                expected: "bytearray",
+                found: type_name(s.tag),
+            });
+        }
+        let b = Offset::new(s.payload);
+        self.heap.live(b)?;
+        // SAFETY: a live bytearray block, borrowed mutably through `self`.
+        Ok(unsafe { BytesMut::new(self.heap, b) })
+    }
+
+    /// The list item `i`, itself a mutable shared list.
+    pub fn list_mut(&mut self, i: usize) -> Result<ListMut<'_>, Error> {
+        let l = self.layout()?;
+        let (_, s) = self.slot_at(&l, i)?;
+        if s.tag != T_LIST {
+            return Err(Error::TypeMismatch {
+                expected: "list",
+                found: type_name(s.tag),
+            });
+        }
+        let b = Offset::new(s.payload);
+        self.heap.live(b)?;
+        // SAFETY: a live list block, borrowed mutably through `self`.
+        Ok(unsafe { ListMut::new(self.heap, b) })
+    }
+}
+
+impl<'t> ListRef<'t> {
+    /// The raw slots in `range` (still owned by the list).
+    pub(crate) fn raw_slots(&self, range: Range<usize>) -> Result<Vec<Slot>, Error> {
+        range
+            .map(|i| Slot::read(&self.heap.mem, self.l.slot(&self.heap, i as u64)?))
+            .collect()
+    }
+}
+
+/// A stable bottom-up merge sort of `0..n` that only asks `less(a, b)` (like
+/// Python's sort asks only `<`), so an inconsistent order can misplace but
+/// never panic. Returns the sorted permutation.
+fn merge_sort(
+    n: usize,
+    less: impl Fn(usize, usize) -> Result<bool, Error>,
+) -> Result<Vec<usize>, Error> {
+    let mut idx: Vec<usize> = (0..n).collect();
+    let mut buf = idx.clone();
+    let mut width = 1;
+    while width < n {
+        let mut lo = 0;
+        while lo < n {
+            let mid = (lo + width).min(n);
+            let hi = (lo + 2 * width).min(n);
+            let (mut i, mut j) = (lo, mid);
+            for slot in buf.iter_mut().take(hi).skip(lo) {
+                // Take from the right only if strictly less: stability.
+                let right = j < hi && (i >= mid || less(idx[j], idx[i])?);
+                if right {
+                    *slot = idx[j];
+                    j += 1;
+                } else {
+                    *slot = idx[i];
+                    i += 1;
+                }
+            }
+            lo = hi;
+        }
+        std::mem::swap(&mut idx, &mut buf);
+        width *= 2;
+    }
+    Ok(idx)
 }

@@ -1,15 +1,17 @@
 //! Owned values, the `value!` macro, and the views into a segment.
 
+mod bytes;
 mod eq;
-mod list;
+pub(crate) mod list;
 mod view;
 mod write;
 
+pub use bytes::BytesMut;
 pub use list::ListMut;
 pub use view::{DictRef, ListRef, SetRef, TupleRef, ValueRef};
 
 pub(crate) use eq::{hash_value, py_eq};
-pub(crate) use write::{free_slot, write_slot};
+pub(crate) use write::{copy_slot, free_slot, write_slot};
 
 /// An owned, dynamically typed value: what goes into a segment and what
 /// comes out of it by copy.
@@ -270,3 +272,6 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod list_tests;

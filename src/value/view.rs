@@ -3,9 +3,10 @@
 use std::marker::PhantomData;
 
 use super::Value;
-use super::eq::{MAX_DEPTH, ref_eq};
+use super::eq::{MAX_DEPTH, dict_find, eq, hash};
 use crate::Error;
 use crate::alloc::Heap;
+use crate::format::bytearray::ByteArrayLayout;
 use crate::format::list::ListLayout;
 use crate::format::{
     SEQ_SLOTS, Slot, T_BOOL, T_BYTEARRAY, T_BYTES, T_DICT, T_FLOAT, T_INT, T_LIST, T_NONE, T_SET,
@@ -111,7 +112,11 @@ impl<'t> ValueRef<'t> {
                     .map_err(|_| Error::corrupt(b.get(), "str is not UTF-8"))?,
             ),
             T_BYTES => ValueRef::Bytes(blob()?),
-            T_BYTEARRAY => ValueRef::ByteArray(blob()?),
+            T_BYTEARRAY => {
+                let l = ByteArrayLayout::read(&heap, b)?;
+                // SAFETY: forwarded contract of `from_slot`.
+                ValueRef::ByteArray(unsafe { l.bytes(&heap)? })
+            }
             T_TUPLE => ValueRef::Tuple(TupleRef::new(heap, b, seq(16)?)),
             T_SET => ValueRef::Set(SetRef(TupleRef::new(heap, b, seq(16)?))),
             T_DICT => ValueRef::Dict(DictRef(TupleRef::new(heap, b, seq(32)?))),
@@ -270,7 +275,31 @@ impl<'t> ValueRef<'t> {
 
     /// Whether this equals `v` under Python's rules (`1 == 1.0 == True`).
     pub fn py_eq(&self, v: &Value) -> Result<bool, Error> {
-        ref_eq(self, v, 0)
+        eq(*self, v, 0)
+    }
+
+    /// Whether this is less than `other` under Python's ordering (numbers,
+    /// str, bytes, tuples and lists of them); [`Error::TypeMismatch`] for
+    /// types Python cannot order.
+    pub fn py_lt(&self, other: &ValueRef<'_>) -> Result<bool, Error> {
+        super::eq::lt(*self, *other, 0)
+    }
+
+    /// The handle of the object this value is (None for inline scalars):
+    /// keep it across turns and reopen it with [`crate::Turn::get`] or
+    /// [`crate::Turn::list_mut`].
+    pub fn handle(&self) -> Option<crate::Handle> {
+        self.block().and_then(|(heap, b)| heap.handle(b).ok())
+    }
+
+    fn block(&self) -> Option<(Heap, Offset)> {
+        match self {
+            ValueRef::Tuple(t) => Some((t.heap, t.b)),
+            ValueRef::Set(s) => Some((s.0.heap, s.0.b)),
+            ValueRef::Dict(d) => Some((d.0.heap, d.0.b)),
+            ValueRef::List(l) => Some((l.heap, l.l.b)),
+            _ => None,
+        }
     }
 }
 
@@ -327,7 +356,7 @@ impl<'t> TupleRef<'t> {
     }
 
     /// The items in order.
-    pub fn iter(&self) -> impl Iterator<Item = Result<ValueRef<'t>, Error>> + 't {
+    pub fn iter(&self) -> impl Iterator<Item = Result<ValueRef<'t>, Error>> + use<'t> {
         let t = *self;
         (0..self.len).map(move |i| t.slot(i))
     }
@@ -372,7 +401,7 @@ impl<'t> ListRef<'t> {
     }
 
     /// The items in order.
-    pub fn iter(&self) -> impl Iterator<Item = Result<ValueRef<'t>, Error>> + 't {
+    pub fn iter(&self) -> impl Iterator<Item = Result<ValueRef<'t>, Error>> + use<'t> {
         let l = *self;
         (0..self.len()).map(move |i| l.get(i))
     }
@@ -380,6 +409,44 @@ impl<'t> ListRef<'t> {
     /// Copies the list out.
     pub fn to_value(&self) -> Result<Value, Error> {
         ValueRef::List(*self).to_value()
+    }
+
+    /// The list's handle (keep it across turns).
+    pub fn handle(&self) -> Option<crate::Handle> {
+        self.heap.handle(self.l.b).ok()
+    }
+
+    /// Position of the first item equal to `v` (Python equality).
+    pub fn index_of(&self, v: &Value) -> Result<Option<usize>, Error> {
+        for i in 0..self.len() {
+            if eq(self.get(i)?, v, 0)? {
+                return Ok(Some(i));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Whether an item equals `v`.
+    pub fn contains(&self, v: &Value) -> Result<bool, Error> {
+        Ok(self.index_of(v)?.is_some())
+    }
+
+    /// How many items equal `v`.
+    pub fn count(&self, v: &Value) -> Result<usize, Error> {
+        let mut n = 0;
+        for i in 0..self.len() {
+            n += eq(self.get(i)?, v, 0)? as usize;
+        }
+        Ok(n)
+    }
+
+    /// The items in `range`, in place.
+    pub fn get_range(
+        &self,
+        range: impl std::ops::RangeBounds<usize>,
+    ) -> Result<Vec<ValueRef<'t>>, Error> {
+        let r = crate::value::list::bounds(range, self.len())?;
+        r.map(|i| self.get(i)).collect()
     }
 }
 
@@ -412,14 +479,8 @@ impl<'t> DictRef<'t> {
     /// The value for `key` (Python key equality: `1`, `1.0`, `True` are one
     /// key).
     pub fn get(&self, key: &Value) -> Result<Option<ValueRef<'t>>, Error> {
-        super::hash_value(key)?;
-        for i in 0..self.len() {
-            let (k, v) = self.entry(i)?;
-            if k.py_eq(key)? {
-                return Ok(Some(v));
-            }
-        }
-        Ok(None)
+        hash(key, 0)?;
+        dict_find(ValueRef::Dict(*self), self.len(), key, 0)
     }
 
     /// Whether `key` is present.
@@ -428,7 +489,9 @@ impl<'t> DictRef<'t> {
     }
 
     /// The entries in insertion order.
-    pub fn iter(&self) -> impl Iterator<Item = Result<(ValueRef<'t>, ValueRef<'t>), Error>> + 't {
+    pub fn iter(
+        &self,
+    ) -> impl Iterator<Item = Result<(ValueRef<'t>, ValueRef<'t>), Error>> + use<'t> {
         let d = *self;
         (0..self.len()).map(move |i| d.entry(i))
     }
@@ -451,17 +514,22 @@ impl<'t> SetRef<'t> {
 
     /// Whether `v` is a member (Python equality).
     pub fn contains(&self, v: &Value) -> Result<bool, Error> {
-        super::hash_value(v)?;
+        hash(v, 0)?;
         for m in self.0.iter() {
-            if m?.py_eq(v)? {
+            if eq(m?, v, 0)? {
                 return Ok(true);
             }
         }
         Ok(false)
     }
 
+    /// Member `i` in stored order.
+    pub fn member(&self, i: usize) -> Result<ValueRef<'t>, Error> {
+        self.0.get(i)
+    }
+
     /// The members.
-    pub fn iter(&self) -> impl Iterator<Item = Result<ValueRef<'t>, Error>> + 't {
+    pub fn iter(&self) -> impl Iterator<Item = Result<ValueRef<'t>, Error>> + use<'t> {
         self.0.iter()
     }
 }

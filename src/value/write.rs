@@ -4,9 +4,10 @@
 use std::collections::HashMap;
 
 use super::eq::MAX_DEPTH;
-use super::{Value, hash_value, py_eq};
+use super::{Value, ValueRef, hash_value, py_eq};
 use crate::Error;
 use crate::alloc::Heap;
+use crate::format::bytearray::ByteArrayLayout;
 use crate::format::list::ListLayout;
 use crate::format::{
     SEQ_SLOTS, Slot, T_BOOL, T_BYTEARRAY, T_BYTES, T_DICT, T_FLOAT, T_INT, T_SET, T_STR, T_TUPLE,
@@ -32,7 +33,7 @@ fn write_at(heap: &Heap, v: &Value, depth: u32) -> Result<Slot, Error> {
         Value::Float(f) => Slot::new(T_FLOAT, f.to_bits()),
         Value::Str(s) => Slot::ptr_to(T_STR, write_blob(heap, T_STR, s.as_bytes())?),
         Value::Bytes(b) => Slot::ptr_to(T_BYTES, write_blob(heap, T_BYTES, b)?),
-        Value::ByteArray(b) => Slot::ptr_to(T_BYTEARRAY, write_blob(heap, T_BYTEARRAY, b)?),
+        Value::ByteArray(b) => Slot::ptr_to(T_BYTEARRAY, ByteArrayLayout::create(heap, b)?),
         Value::Tuple(items) => Slot::ptr_to(
             T_TUPLE,
             write_seq(heap, T_TUPLE, items.len() as u64, items.iter(), d)?,
@@ -66,6 +67,13 @@ fn write_at(heap: &Heap, v: &Value, depth: u32) -> Result<Slot, Error> {
         }
         Value::List(items) => Slot::ptr_to(crate::format::T_LIST, write_list(heap, items, d)?),
     })
+}
+
+/// A deep copy of a value already in the segment, as a new slot (each
+/// object has one owner, so a copy never shares).
+pub(crate) fn copy_slot(heap: &Heap, v: ValueRef<'_>) -> Result<Slot, Error> {
+    let owned = v.to_value()?;
+    write_slot(heap, &owned)
 }
 
 /// Frees what a slot owns (nothing for scalars).
