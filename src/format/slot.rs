@@ -30,6 +30,33 @@ impl std::fmt::Display for BadSlot {
 }
 impl std::error::Error for BadSlot {}
 
+/// The error type bytecheck reports into: keeps the message (rancor's own
+/// `Error` drops it in release builds unless its `alloc` feature is on).
+#[derive(Debug)]
+pub(crate) struct CheckError(String);
+
+impl std::fmt::Display for CheckError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+impl std::error::Error for CheckError {}
+
+impl bytecheck::rancor::Trace for CheckError {
+    fn trace<R>(self, trace: R) -> Self
+    where
+        R: std::fmt::Debug + std::fmt::Display + Send + Sync + 'static,
+    {
+        CheckError(format!("{}; {trace}", self.0))
+    }
+}
+
+impl Source for CheckError {
+    fn new<T: std::error::Error + Send + Sync + 'static>(source: T) -> Self {
+        CheckError(source.to_string())
+    }
+}
+
 // SAFETY: `verify` only reads the fields of an already byte-checked `Slot`
 // and returns an error for every combination the format forbids.
 unsafe impl<C: Fallible + ?Sized> Verify<C> for Slot
@@ -98,7 +125,7 @@ impl Slot {
     pub(crate) fn read_checked(m: &Mem, off: Offset) -> Result<Slot, Error> {
         let p = m.ptr(off, 16, 8)?;
         // SAFETY: `p` points to 16 readable, 8-aligned bytes.
-        unsafe { bytecheck::check_bytes::<Slot, bytecheck::rancor::Error>(p as *const Slot) }
+        unsafe { bytecheck::check_bytes::<Slot, CheckError>(p as *const Slot) }
             .map_err(|e| Error::corrupt(off.get(), e.to_string()))?;
         Slot::read(m, off)
     }

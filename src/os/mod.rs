@@ -18,6 +18,21 @@ pub(crate) fn current_pid() -> u32 {
     std::process::id()
 }
 
+/// Whether `/proc/PID/stat` says the process has exited (state `Z` or `X`).
+/// Where `/proc` cannot be read, assume it has not.
+#[cfg(not(miri))]
+fn is_zombie(pid: u32) -> bool {
+    let Ok(stat) = std::fs::read(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    // "pid (comm) S ...": comm may contain ')' and spaces; the state is the
+    // first field after the last ')'.
+    let Some(close) = stat.iter().rposition(|&b| b == b')') else {
+        return false;
+    };
+    matches!(stat.get(close + 2), Some(b'Z' | b'X'))
+}
+
 /// Whether a process with this id exists (it may be a zombie or, after pid
 /// reuse, another process: callers treat `false` as certain, `true` as
 /// "probably").
@@ -33,7 +48,9 @@ pub(crate) fn pid_alive(pid: u32) -> bool {
             return false;
         };
         match rustix::process::test_kill_process(p) {
-            Ok(()) => true,
+            // A zombie (killed, not yet reaped by its parent) still answers
+            // kill(pid, 0): ask /proc for its state.
+            Ok(()) => !is_zombie(pid),
             // EPERM: exists but belongs to someone else.
             Err(e) => e != rustix::io::Errno::SRCH,
         }

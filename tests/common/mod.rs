@@ -1,0 +1,363 @@
+//! Helpers for the multi-process tests: unique segment names, peers spawned
+//! from the test binary itself, timeouts on everything that could hang, and
+//! raw access to a segment's bytes through `/dev/shm`.
+#![allow(dead_code)]
+
+use std::fs::OpenOptions;
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::os::unix::process::ExitStatusExt;
+use std::path::PathBuf;
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::{Mutex, OnceLock};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// Env var naming the role a spawned peer plays.
+pub const PEER_ENV: &str = "SHMHEAP_PEER";
+/// Prefix of the stdout lines a peer sends to its parent (libtest's own
+/// output goes to the same stdout and is ignored).
+pub const LINE: &str = "@@PEER ";
+/// How long a peer may live before its own watchdog ends it.
+pub const PEER_LIMIT: Duration = Duration::from_secs(100);
+/// How long a test may run before its watchdog aborts the whole process.
+pub const TEST_LIMIT: Duration = Duration::from_secs(120);
+
+fn registry() -> &'static Mutex<Vec<String>> {
+    static NAMES: OnceLock<Mutex<Vec<String>>> = OnceLock::new();
+    NAMES.get_or_init(|| Mutex::new(Vec::new()))
+}
+
+/// A segment name unique to this process, test and call; remembered so that
+/// a watchdog abort can still unlink it.
+pub fn unique_name(test: &str) -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let name = format!("shmheap-t{}-{test}-{n}", std::process::id());
+    registry()
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .push(name.clone());
+    name
+}
+
+fn unlink_all() {
+    let names = registry().lock().unwrap_or_else(|p| p.into_inner());
+    for n in names.iter() {
+        let _ = std::fs::remove_file(shm_path(n));
+    }
+}
+
+/// Aborts the process if the test it guards runs longer than `limit`
+/// (after unlinking every segment name this process made). Dropping it
+/// (also while unwinding from a failed assertion) disarms it.
+pub struct Watchdog {
+    _tx: mpsc::Sender<()>,
+}
+
+impl Watchdog {
+    pub fn new(test: &str, limit: Duration) -> Watchdog {
+        let (tx, rx) = mpsc::channel::<()>();
+        let test = test.to_owned();
+        std::thread::spawn(move || {
+            if let Err(RecvTimeoutError::Timeout) = rx.recv_timeout(limit) {
+                eprintln!("WATCHDOG: test {test} still running after {limit:?}; aborting");
+                unlink_all();
+                std::process::abort();
+            }
+        });
+        Watchdog { _tx: tx }
+    }
+
+    /// The default guard of a test.
+    pub fn test(test: &str) -> Watchdog {
+        Watchdog::new(test, TEST_LIMIT)
+    }
+}
+
+/// In a peer: exit with code 99 if still alive after [`PEER_LIMIT`], so a
+/// stuck peer never outlives its test run for long.
+pub fn peer_watchdog() {
+    std::thread::spawn(|| {
+        std::thread::sleep(PEER_LIMIT);
+        eprintln!("peer {}: watchdog expired", std::process::id());
+        std::process::exit(99);
+    });
+}
+
+/// Sends one protocol line to the parent.
+pub fn say(msg: impl std::fmt::Display) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{LINE}{msg}");
+    let _ = out.flush();
+}
+
+/// In a peer: reads one line of the parent's stdin.
+pub fn hear() -> String {
+    let mut s = String::new();
+    let _ = std::io::stdin().read_line(&mut s);
+    s.trim().to_owned()
+}
+
+/// The value of the env var `k` in a peer.
+pub fn env(k: &str) -> String {
+    std::env::var(k).unwrap_or_else(|_| panic!("peer: env var {k} missing"))
+}
+
+/// The env var `k` parsed as a number.
+pub fn env_u64(k: &str) -> u64 {
+    env(k)
+        .parse()
+        .unwrap_or_else(|_| panic!("peer: env var {k} is not a number"))
+}
+
+/// A peer process: this test binary run with only `peer_main`, in a role.
+pub struct Peer {
+    child: Option<Child>,
+    stdin: Option<ChildStdin>,
+    lines: Receiver<String>,
+    reader: Option<JoinHandle<()>>,
+    pub pid: u32,
+    role: String,
+}
+
+impl Peer {
+    /// Spawns the peer `role` with extra environment `vars`.
+    pub fn spawn(role: &str, vars: &[(&str, String)]) -> Peer {
+        let exe = std::env::current_exe().expect("current_exe");
+        let mut cmd = Command::new(exe);
+        cmd.args(["--exact", "peer_main", "--nocapture", "--test-threads=1"])
+            .env(PEER_ENV, role)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        for (k, v) in vars {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("spawn peer");
+        let pid = child.id();
+        let stdout = child.stdout.take().expect("peer stdout");
+        let stdin = child.stdin.take();
+        let (tx, rx) = mpsc::channel();
+        let reader = std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                // libtest may have printed "test peer_main ... " without a
+                // newline before the first protocol line.
+                if let Some(at) = line.find(LINE)
+                    && tx.send(line[at + LINE.len()..].to_owned()).is_err()
+                {
+                    break;
+                }
+            }
+        });
+        Peer {
+            child: Some(child),
+            stdin,
+            lines: rx,
+            reader: Some(reader),
+            pid,
+            role: role.to_owned(),
+        }
+    }
+
+    /// The next protocol line, or a test failure (the peer is killed) after
+    /// `timeout`.
+    pub fn line(&mut self, timeout: Duration) -> String {
+        match self.lines.recv_timeout(timeout) {
+            Ok(l) => l,
+            Err(e) => {
+                let status = self.kill();
+                panic!(
+                    "peer {} ({}) sent no line within {timeout:?} ({e:?}); status {status:?}",
+                    self.pid, self.role
+                )
+            }
+        }
+    }
+
+    /// Waits for a protocol line equal to `want` (skipping others).
+    pub fn expect(&mut self, want: &str, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let l = self.line(left);
+            if l == want {
+                return;
+            }
+            eprintln!("peer {} ({}): {l}", self.pid, self.role);
+        }
+    }
+
+    /// Sends a line to the peer's stdin.
+    pub fn send(&mut self, msg: &str) {
+        let stdin = self.stdin.as_mut().expect("peer stdin");
+        writeln!(stdin, "{msg}").expect("write to peer");
+        stdin.flush().expect("flush peer stdin");
+    }
+
+    /// Whether the peer has exited (reaping it if so).
+    pub fn try_status(&mut self) -> Option<ExitStatus> {
+        self.child
+            .as_mut()
+            .and_then(|c| c.try_wait().expect("try_wait"))
+    }
+
+    /// Waits for the peer to exit; kills it and fails the test if it takes
+    /// longer than `timeout`. Returns the status and the protocol lines
+    /// that were not consumed yet.
+    pub fn finish(&mut self, timeout: Duration) -> (ExitStatus, Vec<String>) {
+        let deadline = Instant::now() + timeout;
+        let status = loop {
+            if let Some(s) = self.try_status() {
+                break s;
+            }
+            if Instant::now() >= deadline {
+                let st = self.kill();
+                let lines = self.drain();
+                panic!(
+                    "peer {} ({}) did not exit within {timeout:?}; killed ({st:?}); lines {lines:?}",
+                    self.pid, self.role
+                );
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        };
+        (status, self.drain())
+    }
+
+    /// Waits (as [`Peer::finish`]) and asserts exit code `code`; returns
+    /// the remaining protocol lines.
+    pub fn finish_with(&mut self, code: i32, timeout: Duration) -> Vec<String> {
+        let (status, lines) = self.finish(timeout);
+        assert_eq!(
+            status.code(),
+            Some(code),
+            "peer {} ({}) exited with {} (expected code {code}); lines: {lines:?}",
+            self.pid,
+            self.role,
+            describe(status)
+        );
+        lines
+    }
+
+    fn drain(&mut self) -> Vec<String> {
+        if let Some(r) = self.reader.take() {
+            let _ = r.join();
+        }
+        self.lines.try_iter().collect()
+    }
+
+    /// SIGKILLs and reaps the peer (if it still runs).
+    pub fn kill(&mut self) -> Option<ExitStatus> {
+        let mut child = self.child.take()?;
+        let _ = child.kill();
+        child.wait().ok()
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A readable description of an exit status (code or signal).
+pub fn describe(s: ExitStatus) -> String {
+    match (s.code(), s.signal()) {
+        (Some(c), _) => format!("code {c}"),
+        (None, Some(sig)) => format!("signal {sig}"),
+        _ => format!("{s:?}"),
+    }
+}
+
+/// Calls `f` until it returns `Some`, failing the test after `timeout`.
+pub fn poll<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_micros(200));
+    }
+}
+
+/// Path of a shared-memory object.
+pub fn shm_path(name: &str) -> PathBuf {
+    PathBuf::from("/dev/shm").join(name)
+}
+
+/// Writes `bytes` at `offset` into the shared-memory object `name`.
+pub fn poke(name: &str, offset: u64, bytes: &[u8]) {
+    let f = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(shm_path(name))
+        .expect("open shm object");
+    f.write_all_at(bytes, offset).expect("write shm object");
+}
+
+/// Reads `n` bytes at `offset` of the shared-memory object `name`.
+pub fn peek(name: &str, offset: u64, n: usize) -> Vec<u8> {
+    let f = OpenOptions::new()
+        .read(true)
+        .open(shm_path(name))
+        .expect("open shm object");
+    let mut buf = vec![0; n];
+    f.read_exact_at(&mut buf, offset).expect("read shm object");
+    buf
+}
+
+/// The little-endian `u64` at `offset`.
+pub fn peek_u64(name: &str, offset: u64) -> u64 {
+    u64::from_le_bytes(peek(name, offset, 8).try_into().unwrap())
+}
+
+/// A raw file in `/dev/shm`, removed on drop.
+pub struct ShmFile {
+    pub name: String,
+}
+
+impl ShmFile {
+    /// Creates `/dev/shm/<name>` exclusively with `bytes` as content.
+    pub fn create(name: &str, bytes: &[u8]) -> ShmFile {
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(shm_path(name))
+            .expect("create shm file");
+        f.write_all(bytes).expect("write shm file");
+        ShmFile {
+            name: name.to_owned(),
+        }
+    }
+}
+
+impl Drop for ShmFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(shm_path(&self.name));
+    }
+}
+
+/// A small deterministic PRNG (xorshift64*), for reproducible damage.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+
+    pub fn bytes(&mut self, n: usize) -> Vec<u8> {
+        (0..n).map(|_| self.next() as u8).collect()
+    }
+}
