@@ -17,7 +17,7 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Layers (each uses only the ones before it): [`os`] (system calls),
+//! Layers (each uses only the ones before it): `os` (system calls),
 //! `segment` (mapping, header, bounds-checked memory), `turn` (the fair
 //! N-process turn), `alloc` (the in-segment allocator), `format` (the archived
 //! layout and its validator), `value` (owned values and views), `queue` (the
@@ -37,7 +37,7 @@ compile_error!("shmheap needs a 64-bit target (segments of 16 GiB and more)");
 mod alloc;
 mod error;
 mod format;
-pub mod os;
+mod os;
 mod queue;
 mod segment;
 mod segment_api;

@@ -52,6 +52,38 @@ pub(crate) fn locate(i: u64) -> (u64, u64) {
     }
 }
 
+/// The chunk that served the last lookup: items `lo..hi` are the slots
+/// starting at `base` (in bounds, checked when the cursor was made). Chunks
+/// never move, so a cursor stays valid until the list frees chunks.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Cursor {
+    pub(crate) lo: u64,
+    pub(crate) hi: u64,
+    pub(crate) base: *mut u8,
+}
+
+impl Cursor {
+    /// A cursor that covers nothing.
+    pub(crate) const EMPTY: Cursor = Cursor {
+        lo: 0,
+        hi: 0,
+        base: std::ptr::null_mut(),
+    };
+
+    /// The slot of item `i` if this cursor covers it.
+    #[inline(always)]
+    pub(crate) fn get(&self, i: u64) -> Option<*mut u8> {
+        let d = i.wrapping_sub(self.lo);
+        if d < self.hi - self.lo {
+            // SAFETY: `d` < chunk capacity, and `new` checked that the whole
+            // chunk of slots is inside the segment.
+            Some(unsafe { self.base.add(16 * d as usize) })
+        } else {
+            None
+        }
+    }
+}
+
 /// A list header as read from the segment.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct ListLayout {
@@ -123,6 +155,27 @@ impl ListLayout {
         let c = self.chunk(heap, k)?;
         c.checked_add(CHUNK_SLOTS + 16 * j)
             .ok_or_else(|| Error::corrupt(c.get(), "chunk offset overflows"))
+    }
+
+    /// A cursor over the chunk that holds item `i` (`i < capacity`): its
+    /// bounds are checked once here, so the slots it covers can be reached
+    /// without further checks.
+    pub(crate) fn cursor(&self, heap: &Heap, i: u64) -> Result<Cursor, Error> {
+        let (k, j) = locate(i);
+        if k >= self.nchunks {
+            return Err(Error::corrupt(self.b.get(), "list item beyond its chunks"));
+        }
+        let c = self.chunk(heap, k)?;
+        let cap = chunk_cap(k);
+        let first = c
+            .checked_add(CHUNK_SLOTS)
+            .ok_or_else(|| Error::corrupt(c.get(), "chunk offset overflows"))?;
+        let base = heap.mem.ptr(first, 16 * cap, 16)?;
+        Ok(Cursor {
+            lo: i - j,
+            hi: i - j + cap,
+            base,
+        })
     }
 
     /// Moves the `n` slots at `src..src+n` to `dst..dst+n` (the ranges may

@@ -211,7 +211,7 @@ impl<'seg> Turn<'seg> {
             });
         }
         // SAFETY: a live list block; the view borrows the turn mutably.
-        Ok(unsafe { ListMut::new(heap, h.offset) })
+        unsafe { ListMut::new(heap, h.offset) }
     }
 
     /// The shared bytearray behind a handle, for mutation.

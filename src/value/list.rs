@@ -13,7 +13,7 @@ use super::eq::lt;
 use super::{ListRef, Value, ValueRef, copy_slot, free_slot, write_slot};
 use crate::Error;
 use crate::alloc::Heap;
-use crate::format::list::ListLayout;
+use crate::format::list::{Cursor, ListLayout};
 use crate::format::{Slot, T_BOOL, T_BYTEARRAY, T_FLOAT, T_INT, T_LIST, type_name};
 use crate::segment::{Handle, Offset};
 
@@ -52,6 +52,13 @@ pub(crate) fn bounds(range: impl RangeBounds<usize>, len: usize) -> Result<Range
 pub struct ListMut<'t> {
     heap: Heap,
     b: Offset,
+    /// The list's `len` word (the header block never moves).
+    len_word: *mut u64,
+    /// The chunk of the last item reached (reset when chunks may be freed).
+    cur: Cursor,
+    /// How many items from `cur.lo` are live (`min(cur.hi, len) - cur.lo`):
+    /// one range check serves both the length and the cursor.
+    live: u64,
     _t: PhantomData<&'t mut ()>,
 }
 
@@ -64,12 +71,48 @@ impl std::fmt::Debug for ListMut<'_> {
 impl<'t> ListMut<'t> {
     /// # Safety
     /// `b` must be a live list block, and `'t` a mutable borrow of the turn.
-    pub(crate) unsafe fn new(heap: Heap, b: Offset) -> ListMut<'t> {
-        ListMut {
+    pub(crate) unsafe fn new(heap: Heap, b: Offset) -> Result<ListMut<'t>, Error> {
+        let len_word = heap.mem.ptr(crate::format::payload(b), 8, 8)? as *mut u64;
+        Ok(ListMut {
             heap,
             b,
+            len_word,
+            cur: Cursor::EMPTY,
+            live: 0,
             _t: PhantomData,
+        })
+    }
+
+    /// Pointer to the slot of item `i`, through the cursor when it covers
+    /// `i` (the hot path of `int_mut` and friends: one length check, one
+    /// range check, no table lookup).
+    #[inline(always)]
+    fn slot_ptr(&mut self, i: usize) -> Result<*mut u8, Error> {
+        let d = (i as u64).wrapping_sub(self.cur.lo);
+        if d < self.live {
+            // SAFETY: `d` is below the cursor's chunk capacity (`live <=
+            // hi - lo`), whose slots `cursor` checked to be in bounds.
+            return Ok(unsafe { self.cur.base.add(16 * d as usize) });
         }
+        self.slot_ptr_slow(i as u64)
+    }
+
+    /// Checks `i` against the length and points the cursor at its chunk.
+    #[cold]
+    #[inline(never)]
+    fn slot_ptr_slow(&mut self, i: u64) -> Result<*mut u8, Error> {
+        let l = self.layout()?;
+        if i >= l.len {
+            return Err(Error::IndexOutOfRange {
+                index: i as usize,
+                len: l.len as usize,
+            });
+        }
+        let c = l.cursor(&self.heap, i)?;
+        self.cur = c;
+        self.live = c.hi.min(l.len) - c.lo;
+        c.get(i)
+            .ok_or_else(|| Error::corrupt(self.b.get(), "cursor does not cover its item"))
     }
 
     #[inline]
@@ -94,6 +137,7 @@ impl<'t> ListMut<'t> {
     }
 
     /// Number of items.
+    #[inline]
     pub fn len(&self) -> usize {
         self.layout().map_or(0, |l| l.len as usize)
     }
@@ -119,6 +163,7 @@ impl<'t> ListMut<'t> {
     }
 
     /// Item `i`.
+    #[inline]
     pub fn get(&self, i: usize) -> Result<ValueRef<'_>, Error> {
         self.as_ref()?.get(i)
     }
@@ -194,6 +239,8 @@ impl<'t> ListMut<'t> {
     /// in `range` by `new` and returns the slots taken out (still owning
     /// their objects). On error the list is unchanged and `new` is freed.
     fn replace(&mut self, range: Range<usize>, new: Vec<Slot>) -> Result<Vec<Slot>, Error> {
+        self.cur = Cursor::EMPTY;
+        self.live = 0;
         let mut l = self.layout()?;
         let len = l.len;
         let (start, end) = (range.start as u64, range.end as u64);
@@ -233,16 +280,49 @@ impl<'t> ListMut<'t> {
     }
 
     /// Appends `v`. Amortised O(1); no item moves.
+    #[inline]
     pub fn push(&mut self, v: impl Into<Value>) -> Result<(), Error> {
-        let mut l = self.layout()?;
         let s = write_slot(&self.heap, &v.into())?;
-        if let Err(e) = l.reserve(&self.heap, 1) {
-            free_slot(&self.heap, s)?;
-            return Err(e);
+        // SAFETY: `len_word` points into the live header block.
+        let len = unsafe { self.len_word.read() };
+        let p = match self.cur.get(len) {
+            Some(p) => p,
+            None => match self.grow_to(len) {
+                Ok(p) => p,
+                Err(e) => {
+                    free_slot(&self.heap, s)?;
+                    return Err(e);
+                }
+            },
+        };
+        // SAFETY: `p` is the in-bounds, 16-aligned slot of item `len`
+        // (below the capacity), and `len_word` the header's len word; we
+        // hold the turn mutably. The slot is written before `len` publishes
+        // it.
+        unsafe {
+            (p as *mut Slot).write(s);
+            self.len_word.write(len + 1);
         }
-        s.write(&self.heap.mem, l.slot(&self.heap, l.len)?)?;
-        l.len += 1;
-        l.store(&self.heap)
+        self.live = self.cur.hi.min(len + 1) - self.cur.lo;
+        Ok(())
+    }
+
+    /// Makes sure item `len` has a slot (adding a chunk if needed) and
+    /// points the cursor at it.
+    #[cold]
+    fn grow_to(&mut self, len: u64) -> Result<*mut u8, Error> {
+        let mut l = self.layout()?;
+        if l.len != len {
+            return Err(Error::corrupt(
+                self.b.get(),
+                "list length changed under a view",
+            ));
+        }
+        l.reserve(&self.heap, 1)?;
+        let c = l.cursor(&self.heap, len)?;
+        self.cur = c;
+        c.get(len)
+            .ok_or_else(|| Error::corrupt(self.b.get(), "cursor does not cover its item"))
     }
 
     /// Removes and returns the last item.
@@ -461,19 +541,23 @@ impl<'t> ListMut<'t> {
         self.replace(len..len, new).map(drop)
     }
 
+    #[inline(always)]
     fn scalar_mut(&mut self, i: usize, tag: u8) -> Result<*mut u64, Error> {
-        let l = self.layout()?;
-        let (at, s) = self.slot_at(&l, i)?;
-        if s.tag != tag {
+        let p = self.slot_ptr(i)?;
+        // SAFETY: `p` is an in-bounds, 16-aligned slot of this list.
+        let found = unsafe { p.read() };
+        if found != tag {
             return Err(Error::TypeMismatch {
                 expected: type_name(tag),
-                found: type_name(s.tag),
+                found: type_name(found),
             });
         }
-        Ok(self.heap.mem.ptr(at.add(8), 8, 8)? as *mut u64)
+        // SAFETY: the payload is the second word of the slot, in bounds.
+        Ok(unsafe { p.add(8) } as *mut u64)
     }
 
     /// `&mut` to the int item `i`, in the segment: `*list.int_mut(1)? += 1`.
+    #[inline]
     pub fn int_mut(&mut self, i: usize) -> Result<&mut i64, Error> {
         let p = self.scalar_mut(i, T_INT)?;
         // SAFETY: `p` is the 8-aligned, in-bounds payload of an int slot;
@@ -483,6 +567,7 @@ impl<'t> ListMut<'t> {
     }
 
     /// `&mut` to the float item `i`, in the segment.
+    #[inline]
     pub fn float_mut(&mut self, i: usize) -> Result<&mut f64, Error> {
         let p = self.scalar_mut(i, T_FLOAT)?;
         // SAFETY: as in `int_mut`; any bits are a valid f64.
@@ -490,6 +575,7 @@ impl<'t> ListMut<'t> {
     }
 
     /// `&mut` to the bool item `i`, in the segment.
+    #[inline]
     pub fn bool_mut(&mut self, i: usize) -> Result<&mut bool, Error> {
         let p = self.scalar_mut(i, T_BOOL)?;
         // SAFETY: as in `int_mut`. A bool slot's payload is 0 or 1
@@ -528,7 +614,7 @@ impl<'t> ListMut<'t> {
         let b = Offset::new(s.payload);
         self.heap.live(b)?;
         // SAFETY: a live list block, borrowed mutably through `self`.
-        Ok(unsafe { ListMut::new(self.heap, b) })
+        unsafe { ListMut::new(self.heap, b) }
     }
 }
 
