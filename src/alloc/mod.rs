@@ -26,6 +26,10 @@ pub(crate) const MIN_BLOCK: u64 = 32;
 /// Largest block size kept in the exact-size bins.
 pub(crate) const SMALL_MAX: u64 = 1024;
 
+/// Kind of a freed small block parked in a fast bin (its `ALLOC` flag stays
+/// set so neighbours do not coalesce with it; its generation is 0).
+pub(crate) const K_FAST: u8 = 0xFF;
+
 /// Block flag: allocated.
 pub(crate) const ALLOC: u64 = 1;
 /// Block flag: the block before this one is allocated (or there is none).
@@ -51,6 +55,24 @@ pub struct Stats {
     pub free_in_bins: u64,
     /// The high-water mark: bytes from the segment start to the heap's top.
     pub high_water: u64,
+}
+
+#[cold]
+#[inline(never)]
+fn not_a_block(o: u64) -> Error {
+    Error::corrupt(o, "offset is not a block in the heap")
+}
+
+#[cold]
+#[inline(never)]
+fn bad_size(o: u64, size: u64) -> Error {
+    Error::corrupt(o, format!("block size {size} out of range"))
+}
+
+#[cold]
+#[inline(never)]
+fn free_block(o: u64) -> Error {
+    Error::corrupt(o, "points to a free block")
 }
 
 fn small_index(size: u64) -> usize {
@@ -97,55 +119,56 @@ impl Heap {
         Stats {
             size: self.mem.len(),
             used: st.used.get(),
-            free: self.mem.len() - st.top.get() + st.free_in_bins.get(),
+            free: self.mem.len() - st.top.get() + st.free_in_bins.get() + st.fast_bytes.get(),
             blocks: st.blocks.get(),
-            free_in_bins: st.free_in_bins.get(),
+            free_in_bins: st.free_in_bins.get() + st.fast_bytes.get(),
             high_water: st.top.get(),
         }
     }
 
     /// Reads a block's word 0 and checks that it is a plausible block start.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn header(&self, b: Offset) -> Result<(u64, u64), Error> {
         let o = b.get();
         let top = self.st().top.get();
         if o < HEAP_START || !o.is_multiple_of(16) || o > top.saturating_sub(HDR) {
-            return Err(Error::corrupt(o, "offset is not a block in the heap"));
+            return Err(not_a_block(o));
         }
         let w0 = self.mem.u64(b)?;
         let size = w0 & !FLAGS;
         if size < MIN_BLOCK || size > top - o {
-            return Err(Error::corrupt(o, format!("block size {size} out of range")));
+            return Err(bad_size(o, size));
         }
         Ok((size, w0 & FLAGS))
     }
 
     /// Checks that `b` is an allocated block and returns (size, flags, kind).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn live(&self, b: Offset) -> Result<(u64, u64, u8), Error> {
         let (size, flags) = self.header(b)?;
         if flags & ALLOC == 0 {
-            return Err(Error::corrupt(b.get(), "points to a free block"));
+            return Err(free_block(b.get()));
         }
         let w1 = self.mem.u64(b.add(8))?;
         Ok((size, flags, w1 as u8))
     }
 
     /// Checks a user's handle: an allocated block of that generation.
+    #[inline]
     pub(crate) fn check_handle(&self, h: Handle) -> Result<(u64, u64, u8), Error> {
-        let stale = Error::StaleHandle {
+        let stale = || Error::StaleHandle {
             offset: h.offset.get(),
             generation: h.generation,
         };
         let Ok((size, flags)) = self.header(h.offset) else {
-            return Err(stale);
+            return Err(stale());
         };
         if flags & ALLOC == 0 {
-            return Err(stale);
+            return Err(stale());
         }
         let w1 = self.mem.u64(h.offset.add(8))?;
         if w1 >> 8 != h.generation {
-            return Err(stale);
+            return Err(stale());
         }
         Ok((size, flags, w1 as u8))
     }
@@ -160,11 +183,13 @@ impl Heap {
     }
 
     /// Sets and clears flags of block `b`.
+    #[inline]
     pub(crate) fn set_flags(&self, b: Offset, set: u64, clear: u64) -> Result<(), Error> {
         let w0 = self.mem.u64(b)?;
         self.mem.set_u64(b, (w0 | set) & !clear)
     }
 
+    #[inline]
     fn bin_head(&self, size: u64) -> (&AtomicU64, &AtomicU64, u64) {
         let st = self.st();
         if size <= SMALL_MAX {
@@ -177,6 +202,7 @@ impl Heap {
     }
 
     /// Puts the free block `b` of `size` into its bin and writes its footer.
+    #[inline]
     fn insert_free(&self, b: Offset, size: u64, prev_alloc: u64) -> Result<(), Error> {
         let m = self.mem;
         m.set_u64(b, size | prev_alloc)?;
@@ -196,6 +222,7 @@ impl Heap {
     }
 
     /// Takes the free block `b` of `size` out of its bin.
+    #[inline]
     fn unlink_free(&self, b: Offset, size: u64) -> Result<(), Error> {
         let m = self.mem;
         let next = m.u64(b.add(8))?;
@@ -288,6 +315,83 @@ impl Heap {
                 requested: payload,
                 free: 0,
             })?;
+        if need <= SMALL_MAX {
+            let i = small_index(need);
+            let head = self.st().fast[i].get();
+            if head != 0 {
+                return self.take_fast(i, Offset::new(head), need, kind);
+            }
+        }
+        match self.alloc_slow(need, kind) {
+            Err(Error::OutOfMemory { .. }) if self.st().fast_bytes.get() > 0 => {
+                self.consolidate()?;
+                self.alloc_slow(need, kind)
+            }
+            r => r,
+        }
+    }
+
+    /// Pops the fast block `b` (head of fast bin `i`, of size `need`).
+    #[inline]
+    fn take_fast(&self, i: usize, b: Offset, need: u64, kind: u8) -> Result<Offset, Error> {
+        let m = self.mem;
+        let st = self.st();
+        let (size, flags) = self.header(b)?;
+        let w1 = m.u64(b.add(8))?;
+        if size != need || flags & ALLOC == 0 || w1 != K_FAST as u64 {
+            return Err(Error::corrupt(b.get(), "wrong block in a fast bin"));
+        }
+        let next = m.u64(b.add(16))?;
+        st.fast[i].set(next);
+        if next == 0 {
+            st.fast_map.set(st.fast_map.get() & !(1 << i));
+        }
+        st.fast_bytes.set(st.fast_bytes.get() - size);
+        self.stamp(b, size, flags & PREV_ALLOC, kind)?;
+        Ok(b)
+    }
+
+    /// Writes an allocated block's header and counts it.
+    #[inline(always)]
+    fn stamp(&self, b: Offset, size: u64, prev_alloc: u64, kind: u8) -> Result<(), Error> {
+        let m = self.mem;
+        let st = self.st();
+        m.set_u64(b, size | ALLOC | prev_alloc)?;
+        let generation = st.next_gen.get();
+        m.set_u64(b.add(8), generation << 8 | kind as u64)?;
+        // Generations are 56 bits and never 0 (0 marks a cleared header).
+        st.next_gen.set(((generation + 1) & ((1 << 56) - 1)).max(1));
+        st.used.set(st.used.get() + size);
+        st.blocks.set(st.blocks.get() + 1);
+        Ok(())
+    }
+
+    /// Returns every fast block to the coalescing bins (when memory runs
+    /// short, so that parked small blocks can serve any size again).
+    pub(crate) fn consolidate(&self) -> Result<(), Error> {
+        let st = self.st();
+        let mut map = st.fast_map.get();
+        while map != 0 {
+            let i = map.trailing_zeros() as usize;
+            map &= map - 1;
+            let mut cur = st.fast[i].get();
+            st.fast[i].set(0);
+            while cur != 0 {
+                let b = Offset::new(cur);
+                let (size, flags) = self.header(b)?;
+                if size != MIN_BLOCK + 16 * i as u64 || self.mem.u64(b.add(8))? != K_FAST as u64 {
+                    return Err(Error::corrupt(cur, "wrong block in a fast bin"));
+                }
+                cur = self.mem.u64(b.add(16))?;
+                st.fast_bytes.set(st.fast_bytes.get() - size);
+                self.release(b, size, flags)?;
+            }
+        }
+        st.fast_map.set(0);
+        Ok(())
+    }
+
+    fn alloc_slow(&self, need: u64, kind: u8) -> Result<Offset, Error> {
         let m = self.mem;
         let (b, size, prev_alloc) = match self.take_free(need)? {
             Some((b, size)) => {
@@ -309,7 +413,7 @@ impl Heap {
                 if need > m.len() - top {
                     return Err(Error::OutOfMemory {
                         requested: need,
-                        free: m.len() - top + st.free_in_bins.get(),
+                        free: m.len() - top + st.free_in_bins.get() + st.fast_bytes.get(),
                     });
                 }
                 let b = Offset::new(top);
@@ -323,17 +427,11 @@ impl Heap {
                 (b, need, pa)
             }
         };
-        let st = self.st();
-        m.set_u64(b, size | ALLOC | prev_alloc)?;
-        let generation = st.next_gen.get();
-        m.set_u64(b.add(8), generation << 8 | kind as u64)?;
-        // Generations are 56 bits and never 0 (0 marks a cleared header).
-        st.next_gen.set(((generation + 1) & ((1 << 56) - 1)).max(1));
-        st.used.set(st.used.get() + size);
-        st.blocks.set(st.blocks.get() + 1);
+        self.stamp(b, size, prev_alloc, kind)?;
         Ok(b)
     }
 
+    #[inline]
     fn mark_next_prev_alloc(&self, b: Offset, size: u64, alloc: bool) -> Result<(), Error> {
         let next = b.get() + size;
         let st = self.st();
@@ -351,11 +449,34 @@ impl Heap {
 
     /// Frees the allocated block `b` (not what it points to).
     pub(crate) fn free(&self, b: Offset) -> Result<(), Error> {
-        let (size, flags, _) = self.live(b)?;
+        let (size, flags, kind) = self.live(b)?;
+        if kind == K_FAST {
+            return Err(Error::corrupt(b.get(), "block is free already"));
+        }
         let m = self.mem;
         let st = self.st();
         st.used.set(st.used.get() - size);
         st.blocks.set(st.blocks.get() - 1);
+        if size <= SMALL_MAX && b.get() + size != st.top.get() {
+            // Park it in its fast bin: O(1), no coalescing. The generation
+            // goes to 0, so old handles are stale; object flags are cleared.
+            let i = small_index(size);
+            m.set_u64(b, size | ALLOC | (flags & PREV_ALLOC))?;
+            m.set_u64(b.add(8), K_FAST as u64)?;
+            m.set_u64(b.add(16), st.fast[i].get())?;
+            st.fast[i].set(b.get());
+            st.fast_map.set(st.fast_map.get() | 1 << i);
+            st.fast_bytes.set(st.fast_bytes.get() + size);
+            return Ok(());
+        }
+        self.release(b, size, flags)
+    }
+
+    /// Gives the (already uncounted) block `b` back: coalesces it with free
+    /// neighbours and bins it, or lowers `top`.
+    fn release(&self, b: Offset, size: u64, flags: u64) -> Result<(), Error> {
+        let m = self.mem;
+        let st = self.st();
         let mut start = b;
         let mut total = size;
         let next = b.get() + size;
@@ -411,6 +532,7 @@ impl Heap {
         let mut o = HEAP_START;
         let mut prev_alloc = true;
         let (mut used, mut blocks, mut free_bytes, mut free_blocks) = (0u64, 0u64, 0u64, 0u64);
+        let (mut fast_bytes, mut fast_blocks) = (0u64, 0u64);
         while o < top {
             let b = Offset::new(o);
             let (size, flags) = self.header(b)?;
@@ -420,7 +542,14 @@ impl Heap {
                     "PREV_ALLOC flag disagrees with the previous block",
                 ));
             }
-            if flags & ALLOC != 0 {
+            if flags & ALLOC != 0 && self.mem.u64(b.add(8))? == K_FAST as u64 {
+                if size > SMALL_MAX || flags & (ROOT | QUEUED) != 0 {
+                    return Err(Error::corrupt(o, "malformed fast block"));
+                }
+                fast_bytes += size;
+                fast_blocks += 1;
+                prev_alloc = true;
+            } else if flags & ALLOC != 0 {
                 let kind = self.mem.u64(b.add(8))? as u8;
                 used += size;
                 blocks += 1;
@@ -507,6 +636,41 @@ impl Heap {
                 st.large_map.get() & (1 << i) != 0,
                 &|s| s > SMALL_MAX && large_index(s) == i,
             )?;
+        }
+        // Fast bins: singly linked parked blocks of their exact size.
+        let mut parked = 0u64;
+        for i in 0..NSMALL {
+            let mut cur = st.fast[i].get();
+            if (cur != 0) != (st.fast_map.get() & (1 << i) != 0) {
+                return Err(Error::corrupt(
+                    cur,
+                    "fast bin bitmap disagrees with the bin",
+                ));
+            }
+            while cur != 0 {
+                let b = Offset::new(cur);
+                let (size, flags) = self.header(b)?;
+                if flags & ALLOC == 0
+                    || self.mem.u64(b.add(8))? != K_FAST as u64
+                    || size != MIN_BLOCK + 16 * i as u64
+                {
+                    return Err(Error::corrupt(cur, "wrong block in a fast bin"));
+                }
+                parked += 1;
+                if parked > fast_blocks {
+                    return Err(Error::corrupt(
+                        cur,
+                        "fast bins hold more blocks than the heap",
+                    ));
+                }
+                cur = self.mem.u64(b.add(16))?;
+            }
+        }
+        if parked != fast_blocks || fast_bytes != st.fast_bytes.get() {
+            return Err(Error::corrupt(
+                HEAP_START,
+                format!("{fast_blocks} parked blocks in the heap but {parked} in the fast bins"),
+            ));
         }
         if listed != free_blocks {
             return Err(Error::corrupt(

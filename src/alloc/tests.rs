@@ -88,6 +88,10 @@ fn random_alloc_free_matches_model() {
     for (b, _, _) in live.drain(..) {
         heap.free(b).unwrap();
     }
+    heap.walk(|_, _, _, _| panic!("no block should remain"))
+        .unwrap();
+    // Parked small blocks go back to the coalescing bins on demand.
+    heap.consolidate().unwrap();
     let st = heap.stats();
     assert_eq!(st.used, 0);
     assert_eq!(st.blocks, 0);
@@ -170,8 +174,9 @@ fn handle_of_block_merged_into_top_stays_stale() {
     let a = heap.alloc(100, 7).unwrap();
     let b = heap.alloc(100, 7).unwrap();
     let hb = heap.handle(b).unwrap();
-    heap.free(a).unwrap();
-    heap.free(b).unwrap(); // merges with a, and both into top
+    heap.free(a).unwrap(); // parked in a fast bin
+    heap.free(b).unwrap(); // next to top: released into top
+    heap.consolidate().unwrap(); // a merges into top too
     assert_eq!(heap.top(), HEAP_START);
     // A larger block now covers b's old header without writing it.
     let c = heap.alloc(1000, 7).unwrap();

@@ -90,6 +90,10 @@ pub(crate) const SEQ_SLOTS: u64 = HDR + 16;
 /// Frees the object at `b` and everything it owns (iteratively: nesting
 /// depth cannot overflow the stack).
 pub(crate) fn free_object(heap: &Heap, b: Offset) -> Result<(), Error> {
+    // Leaves (the common case) need no stack.
+    if matches!(heap.live(b)?.2, T_STR | T_BYTES) {
+        return heap.free(b);
+    }
     let mut stack = vec![b];
     while let Some(b) = stack.pop() {
         let (_, _, kind) = heap.live(b)?;

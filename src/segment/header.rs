@@ -77,6 +77,13 @@ pub(crate) struct AllocState {
     pub(crate) small: [AtomicU64; NSMALL],
     /// Heads of the large bins' free lists.
     pub(crate) large: [AtomicU64; NLARGE],
+    /// Bit `i` set when fast bin `i` is non-empty.
+    pub(crate) fast_map: AtomicU64,
+    /// Bytes parked in the fast bins.
+    pub(crate) fast_bytes: AtomicU64,
+    /// Heads of the fast bins: freed small blocks of one exact size each,
+    /// singly linked, not coalesced until memory runs short.
+    pub(crate) fast: [AtomicU64; NSMALL],
 }
 
 /// The message queue: a ring of handles in one block (see `queue`).
@@ -255,7 +262,7 @@ mod tests {
                 offset_of!(Header, alloc),
                 4736,
                 size_of::<AllocState>(),
-                1088,
+                1616,
             ),
             ("alloc.top", offset_of!(Header, alloc.top), 4736, 8, 8),
             (
@@ -310,20 +317,41 @@ mod tests {
                 512,
             ),
             (
+                "alloc.fast_map",
+                offset_of!(Header, alloc.fast_map),
+                5824,
+                8,
+                8,
+            ),
+            (
+                "alloc.fast_bytes",
+                offset_of!(Header, alloc.fast_bytes),
+                5832,
+                8,
+                8,
+            ),
+            (
+                "alloc.fast",
+                offset_of!(Header, alloc.fast),
+                5840,
+                size_of::<[u64; NSMALL]>(),
+                512,
+            ),
+            (
                 "queue",
                 offset_of!(Header, queue),
-                5824,
+                6352,
                 size_of::<QueueState>(),
                 32,
             ),
-            ("queue.ring", offset_of!(Header, queue.ring), 5824, 8, 8),
-            ("queue.cap", offset_of!(Header, queue.cap), 5832, 8, 8),
-            ("queue.head", offset_of!(Header, queue.head), 5840, 8, 8),
-            ("queue.len", offset_of!(Header, queue.len), 5848, 8, 8),
+            ("queue.ring", offset_of!(Header, queue.ring), 6352, 8, 8),
+            ("queue.cap", offset_of!(Header, queue.cap), 6360, 8, 8),
+            ("queue.head", offset_of!(Header, queue.head), 6368, 8, 8),
+            ("queue.len", offset_of!(Header, queue.len), 6376, 8, 8),
             (
                 "procs",
                 offset_of!(Header, procs),
-                5856,
+                6384,
                 size_of::<[AtomicU32; MAX_PROCS]>(),
                 1024,
             ),
@@ -336,8 +364,8 @@ mod tests {
         assert_eq!(size_of::<Line<AtomicU32>>(), 128);
         assert_eq!(size_of::<Line<AtomicU64>>(), 128);
         assert_eq!(std::mem::align_of::<Header>(), 128);
-        // 6880 bytes of fields, padded to a multiple of 128.
-        assert_eq!(size_of::<Header>(), 6912);
+        // 7408 bytes of fields, padded to a multiple of 128.
+        assert_eq!(size_of::<Header>(), 7424);
         assert_eq!(HEAP_START, 8192);
         assert_eq!(MAGIC, *b"SHMHEAP\0");
         assert_eq!(VERSION, 1);

@@ -10,6 +10,17 @@
 use super::Offset;
 use crate::Error;
 
+/// The error of a failed bounds check (kept out of line: the check is on
+/// every hot path, the error on none).
+#[cold]
+#[inline(never)]
+fn out_of_bounds(o: u64, n: u64, align: u64, len: u64) -> Error {
+    Error::corrupt(
+        o,
+        format!("range of {n} bytes (alignment {align}) outside the segment of {len} bytes"),
+    )
+}
+
 /// Raw, bounds-checked view of one segment's memory.
 #[derive(Clone, Copy)]
 pub(crate) struct Mem {
@@ -48,7 +59,7 @@ impl Mem {
 
     /// Checks that `off..off+n` is inside the segment and `off` is a multiple
     /// of `align`; returns the pointer.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn ptr(&self, off: Offset, n: u64, align: u64) -> Result<*mut u8, Error> {
         let o = off.get();
         match o.checked_add(n) {
@@ -57,18 +68,12 @@ impl Mem {
                 // the end of) the region `new` was given.
                 Ok(unsafe { self.base.add(o as usize) })
             }
-            _ => Err(Error::corrupt(
-                o,
-                format!(
-                    "range of {n} bytes (alignment {align}) outside the segment of {} bytes",
-                    self.len
-                ),
-            )),
+            _ => Err(out_of_bounds(o, n, align, self.len)),
         }
     }
 
     /// Reads the `u64` at `off`.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn u64(&self, off: Offset) -> Result<u64, Error> {
         let p = self.ptr(off, 8, 8)?;
         // SAFETY: in bounds and aligned (checked by `ptr`); any bit pattern
@@ -77,7 +82,7 @@ impl Mem {
     }
 
     /// Writes the `u64` at `off`.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn set_u64(&self, off: Offset, v: u64) -> Result<(), Error> {
         let p = self.ptr(off, 8, 8)?;
         // SAFETY: in bounds and aligned (checked by `ptr`); exclusive during

@@ -87,6 +87,17 @@ pub(crate) fn free_slot(heap: &Heap, s: Slot) -> Result<(), Error> {
 /// Indices of the first occurrence of each distinct (Python-equal) key.
 fn unique_keys<'a>(keys: impl Iterator<Item = &'a Value>) -> Result<Vec<usize>, Error> {
     let keys: Vec<&Value> = keys.collect();
+    if keys.len() <= 16 {
+        // Few keys: pairwise comparison beats building a map.
+        let mut keep: Vec<usize> = Vec::with_capacity(keys.len());
+        for (i, k) in keys.iter().enumerate() {
+            hash_value(k)?; // refuses unhashable keys
+            if !keep.iter().any(|&j| py_eq(keys[j], k)) {
+                keep.push(i);
+            }
+        }
+        return Ok(keep);
+    }
     let mut seen: HashMap<u64, Vec<usize>> = HashMap::new();
     let mut keep = Vec::with_capacity(keys.len());
     for (i, k) in keys.iter().enumerate() {
