@@ -1,109 +1,150 @@
-//! Core benches, each beside its baseline in the same group (machines here
-//! are noisy: compare the ratio, not the absolute numbers).
+//! In-process benches, each beside its baseline in the same group (machines
+//! here are noisy: compare the ratio, not the absolute numbers). The
+//! two-process ones are in `benches/handoff.rs`; `cargo run --release
+//! --example bench_report` prints the README's table from the same
+//! workloads (`benches/support/mod.rs`).
 //!
 //! `cargo bench --bench core`
 
-use std::hint::black_box;
+#[path = "support/mod.rs"]
+mod support;
 
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use shmheap::{Segment, Value, value};
+use std::time::Duration;
 
-const N: usize = 1000;
+use criterion::{BenchmarkGroup, Criterion, SamplingMode, Throughput, measurement::WallTime};
+use support::{
+    APPEND, Append, BULK, BigAttach, Bulk, INTS, IntList, LocalMessage, SmallStrings, Validation,
+    ints_value, seed_value,
+};
 
-fn int64_in_place(c: &mut Criterion) {
-    let seg = Segment::options()
-        .size(16 << 20)
-        .create_in_memory()
-        .expect("segment");
-    let mut turn = seg.turn().expect("turn");
-    let h = turn
-        .put_message(&Value::List((0..N as i64).map(Value::Int).collect()))
-        .expect("put");
-    turn.take_message().expect("take");
-    let mut local: Vec<i64> = (0..N as i64).collect();
+fn int_group<'a>(c: &'a mut Criterion, op: &str, pattern: &str) -> BenchmarkGroup<'a, WallTime> {
+    let mut g = c.benchmark_group(format!("int64 {op}, {INTS} list items, {pattern}"));
+    g.throughput(Throughput::Elements(INTS as u64));
+    g
+}
 
-    let mut g = c.benchmark_group("int64 += on 1000 list items");
-    g.throughput(Throughput::Elements(N as u64));
-    g.bench_function("shmheap ListMut::int_mut", |b| {
-        b.iter(|| {
-            let mut l = turn.list_mut(h).expect("list");
-            for i in 0..N {
-                *l.int_mut(black_box(i)).expect("int") += 1;
-            }
-        })
+fn int64(c: &mut Criterion) {
+    for (pattern, random) in [("sequential", false), ("random", true)] {
+        let mut list = IntList::new(random);
+        let mut g = int_group(c, "read", pattern);
+        g.bench_function("shmheap ListRef::get(i)?.as_int()", |b| {
+            b.iter_custom(|n| list.shm_read(n))
+        });
+        g.bench_function("baseline Vec<i64>", |b| b.iter_custom(|n| list.vec_read(n)));
+        g.finish();
+        let mut g = int_group(c, "write", pattern);
+        g.bench_function("shmheap *ListMut::int_mut(i)? = v", |b| {
+            b.iter_custom(|n| list.shm_write(n))
+        });
+        g.bench_function("baseline Vec<i64>", |b| {
+            b.iter_custom(|n| list.vec_write(n))
+        });
+        g.finish();
+        let mut g = int_group(c, "+= 1", pattern);
+        g.bench_function("shmheap *ListMut::int_mut(i)? += 1", |b| {
+            b.iter_custom(|n| list.shm_add(n))
+        });
+        g.bench_function("baseline Vec<i64>", |b| b.iter_custom(|n| list.vec_add(n)));
+        g.finish();
+    }
+}
+
+fn bulk_bytes(c: &mut Criterion) {
+    let mut w = Bulk::new();
+    let mut g = c.benchmark_group("400 KiB bytes message, one process");
+    g.throughput(Throughput::Bytes(BULK as u64));
+    g.bench_function("shmheap put, take, as_bytes, free", |b| {
+        b.iter_custom(|n| w.shm(n))
     });
-    g.bench_function("baseline Vec<i64>", |b| {
-        b.iter(|| {
-            for i in 0..N {
-                local[black_box(i)] += 1;
-            }
-        })
-    });
-    g.finish();
-
-    let mut g = c.benchmark_group("int64 read of 1000 list items");
-    g.throughput(Throughput::Elements(N as u64));
-    g.bench_function("shmheap ListRef::get", |b| {
-        b.iter(|| {
-            let l = turn.get(h).expect("get").as_list().expect("list");
-            let mut sum = 0i64;
-            for i in 0..N {
-                sum = sum.wrapping_add(l.get(black_box(i)).expect("item").as_int().expect("int"));
-            }
-            sum
-        })
-    });
-    g.bench_function("baseline Vec<i64>", |b| {
-        b.iter(|| {
-            let mut sum = 0i64;
-            for i in 0..N {
-                sum = sum.wrapping_add(local[black_box(i)]);
-            }
-            sum
-        })
+    g.bench_function("baseline memcpy (copy_from_slice)", |b| {
+        b.iter_custom(|n| w.memcpy(n))
     });
     g.finish();
 }
 
-fn messages(c: &mut Criterion) {
-    let seg = Segment::options()
-        .size(16 << 20)
-        .create_in_memory()
-        .expect("segment");
-    let mut turn = seg.turn().expect("turn");
-    let seed = value!(["hello", 0, (8, 2.0, false), {b"world": -6, 5: 4}]);
-    let ints = Value::List((0..1000).map(Value::Int).collect());
-
-    let mut g = c.benchmark_group("seed message put, take, read, free");
-    g.throughput(Throughput::Elements(1));
-    g.bench_function("shmheap", |b| {
-        b.iter(|| {
-            turn.put_message(black_box(&seed)).expect("put");
-            let h = turn.take_message().expect("take").expect("message");
-            let n = turn.get(h).expect("get").as_list().expect("list").len();
-            turn.free(h).expect("free");
-            n
-        })
-    });
-    g.bench_function("baseline Value::clone (local copy of the same data)", |b| {
-        b.iter(|| black_box(&seed).clone())
-    });
+fn append(c: &mut Criterion) {
+    let mut w = Append::new();
+    let mut g = c.benchmark_group(format!("append {APPEND} ints (amortized)"));
+    g.throughput(Throughput::Elements(APPEND as u64));
+    g.bench_function("shmheap ListMut::push", |b| b.iter_custom(|n| w.shm(n)));
+    g.bench_function("baseline Vec::push", |b| b.iter_custom(|n| w.vec(n)));
     g.finish();
+}
 
-    let mut g = c.benchmark_group("list of 1000 ints put, take, free");
+fn small_strings(c: &mut Criterion) {
+    let mut w = SmallStrings::new();
+    let mut g = c.benchmark_group("small string: allocate and free");
     g.throughput(Throughput::Elements(1));
-    g.bench_function("shmheap", |b| {
-        b.iter(|| {
-            turn.put_message(black_box(&ints)).expect("put");
-            let h = turn.take_message().expect("take").expect("message");
-            turn.free(h).expect("free");
-        })
+    g.bench_function("shmheap put_message, take_message, free", |b| {
+        b.iter_custom(|n| w.shm(n))
     });
-    g.bench_function("baseline Value::clone", |b| {
-        b.iter(|| black_box(&ints).clone())
+    g.bench_function("baseline String::from + drop", |b| {
+        b.iter_custom(|n| w.string(n))
     });
     g.finish();
 }
 
-criterion_group!(benches, int64_in_place, messages);
-criterion_main!(benches);
+fn local_messages(c: &mut Criterion) {
+    for (what, v) in [
+        ("seed message", seed_value()),
+        ("1000-int list", ints_value()),
+    ] {
+        let mut w = LocalMessage::new(v);
+        let mut g = c.benchmark_group(format!("{what}, one process: write, read, free"));
+        g.throughput(Throughput::Elements(1));
+        g.bench_function("shmheap put, take, walk in place, free", |b| {
+            b.iter_custom(|n| w.shm(n))
+        });
+        g.bench_function("baseline postcard serialize, deserialize, walk", |b| {
+            b.iter_custom(|n| w.postcard(n))
+        });
+        g.finish();
+    }
+}
+
+fn slow_group<'a>(c: &'a mut Criterion, name: &str) -> BenchmarkGroup<'a, WallTime> {
+    let mut g = c.benchmark_group(name);
+    g.sampling_mode(SamplingMode::Flat)
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(8));
+    g
+}
+
+fn validation(c: &mut Criterion) {
+    let mut w = Validation::new(100 << 20);
+    let mut g = slow_group(c, "validate a segment of ~100 MB of mixed nested values");
+    g.throughput(Throughput::Bytes(w.bytes));
+    g.bench_function("shmheap Turn::validate", |b| {
+        b.iter_custom(|n| w.validate(n))
+    });
+    g.bench_function("baseline read pass (sum of u64s)", |b| {
+        b.iter_custom(|n| w.read_pass(n))
+    });
+    g.finish();
+}
+
+fn big_attach(c: &mut Criterion) {
+    let mut w = BigAttach::new(16, 1 << 20);
+    let mut g = slow_group(c, "attach a 16 GiB segment holding 1 MB");
+    g.bench_function("shmheap Segment::attach (validating)", |b| {
+        b.iter_custom(|n| w.attach(n, true))
+    });
+    g.bench_function("baseline attach without validation", |b| {
+        b.iter_custom(|n| w.attach(n, false))
+    });
+    g.finish();
+}
+
+fn main() {
+    // Core benches spawn no peers; dispatch anyway so the module is uniform.
+    support::peer_dispatch();
+    let mut c = Criterion::default().configure_from_args();
+    int64(&mut c);
+    bulk_bytes(&mut c);
+    append(&mut c);
+    small_strings(&mut c);
+    local_messages(&mut c);
+    validation(&mut c);
+    big_attach(&mut c);
+    c.final_summary();
+}
