@@ -54,7 +54,7 @@ const OFF_ALLOC_USED: u64 = 4752;
 /// `Header::alloc.blocks`.
 const OFF_ALLOC_BLOCKS: u64 = 4760;
 /// `Header::queue.len`.
-const OFF_QUEUE_LEN: u64 = 5848;
+const OFF_QUEUE_LEN: u64 = 6376;
 /// Block header size; a blob's payload is `len: u64` then the bytes.
 const HDR: u64 = 16;
 /// First slot of a tuple: block header, `len`, a reserved word.

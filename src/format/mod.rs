@@ -122,8 +122,19 @@ pub(crate) fn free_object(heap: &Heap, b: Offset) -> Result<(), Error> {
             T_BYTEARRAY => bytearray::ByteArrayLayout::read(heap, b)?.free_storage(heap)?,
             T_LIST => {
                 let l = list::ListLayout::read(heap, b)?;
-                for i in 0..l.len {
-                    push_slot(l.slot(heap, i)?)?;
+                let mut i = 0;
+                while i < l.len {
+                    let c = l.cursor(heap, i)?;
+                    while i < l.len.min(c.hi) {
+                        let p = c.get(i).expect("cursor covers the chunk");
+                        // SAFETY: an in-bounds, 16-aligned slot; any bytes
+                        // are a valid `Slot`; we hold the turn.
+                        let slot = unsafe { (p as *const Slot).read() };
+                        if let Some(p) = slot.ptr() {
+                            stack.push(p);
+                        }
+                        i += 1;
+                    }
                 }
                 l.free_storage(heap)?;
             }

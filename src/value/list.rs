@@ -201,7 +201,15 @@ impl<'t> ListMut<'t> {
 
     /// The handle of the object at item `i` (None for inline scalars).
     pub fn item_handle(&self, i: usize) -> Result<Option<Handle>, Error> {
-        Ok(self.get(i)?.handle())
+        let l = self.layout()?;
+        let (_, s) = self.slot_at(&l, i)?;
+        match s.ptr() {
+            Some(b) => {
+                self.heap.live(b)?;
+                Ok(Some(self.heap.handle(b)?))
+            }
+            None => Ok(None),
+        }
     }
 
     /// Copies the values the slots own out of the segment.

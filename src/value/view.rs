@@ -257,11 +257,14 @@ impl<'t> ValueRef<'t> {
                     .map(|i| s.0.get(i)?.copy_out(depth + 1))
                     .collect::<Result<_, _>>()?,
             ),
-            ValueRef::List(l) => Value::List(
-                (0..l.len())
-                    .map(|i| l.get(i)?.copy_out(depth + 1))
-                    .collect::<Result<_, _>>()?,
-            ),
+            ValueRef::List(l) => {
+                let mut out = Vec::with_capacity(l.len());
+                l.for_each(|v| {
+                    out.push(v.copy_out(depth + 1)?);
+                    Ok(())
+                })?;
+                Value::List(out)
+            }
             ValueRef::Dict(d) => Value::Dict(
                 (0..d.len())
                     .map(|i| {
@@ -285,9 +288,11 @@ impl<'t> ValueRef<'t> {
         super::eq::lt(*self, *other, 0)
     }
 
-    /// The handle of the object this value is (None for inline scalars):
-    /// keep it across turns and reopen it with [`crate::Turn::get`] or
-    /// [`crate::Turn::list_mut`].
+    /// The handle of the container this value is (a list, tuple, dict or
+    /// set): keep it across turns and reopen it with [`crate::Turn::get`] or
+    /// [`crate::Turn::list_mut`]. None for scalars, and for str, bytes and
+    /// bytearray views (they are bare slices: ask their container, e.g.
+    /// [`crate::ListMut::item_handle`]).
     pub fn handle(&self) -> Option<crate::Handle> {
         self.block().and_then(|(heap, b)| heap.handle(b).ok())
     }
@@ -404,6 +409,28 @@ impl<'t> ListRef<'t> {
     pub fn iter(&self) -> impl Iterator<Item = Result<ValueRef<'t>, Error>> + use<'t> {
         let l = *self;
         (0..self.len()).map(move |i| l.get(i))
+    }
+
+    /// Calls `f` on every item in order, walking the chunks (faster than
+    /// indexing for whole-list passes).
+    pub fn for_each(
+        &self,
+        mut f: impl FnMut(ValueRef<'t>) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        let mut i = 0;
+        while i < self.l.len {
+            let c = self.l.cursor(&self.heap, i)?;
+            while i < self.l.len.min(c.hi) {
+                let p = c.get(i).expect("cursor covers the chunk");
+                // SAFETY: `p` is an in-bounds, 16-aligned slot; any bytes
+                // are a valid `Slot`; nothing writes while `'t` lives.
+                let s = unsafe { (p as *const Slot).read() };
+                // SAFETY: `'t` is the turn borrow this view was made under.
+                f(unsafe { ValueRef::from_slot(self.heap, s)? })?;
+                i += 1;
+            }
+        }
+        Ok(())
     }
 
     /// Copies the list out.

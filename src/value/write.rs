@@ -154,16 +154,25 @@ fn write_list(heap: &Heap, items: &[Value], depth: u32) -> Result<Offset, Error>
         free_object(heap, b)?;
         return Err(e);
     }
-    for v in items {
-        match write_at(heap, v, depth) {
-            Ok(s) => {
-                s.write(&heap.mem, l.slot(heap, l.len)?)?;
-                l.len += 1;
-            }
-            Err(e) => {
-                l.store(heap)?;
-                free_object(heap, b)?;
-                return Err(e);
+    // Fill a chunk at a time through a cursor (bounds checked once per
+    // chunk).
+    let n = items.len() as u64;
+    while l.len < n {
+        let c = l.cursor(heap, l.len)?;
+        while l.len < n.min(c.hi) {
+            match write_at(heap, &items[l.len as usize], depth) {
+                Ok(s) => {
+                    let p = c.get(l.len).expect("cursor covers the chunk");
+                    // SAFETY: `p` is an in-bounds, 16-aligned slot of a
+                    // chunk of this (not yet published) list.
+                    unsafe { (p as *mut Slot).write(s) };
+                    l.len += 1;
+                }
+                Err(e) => {
+                    l.store(heap)?;
+                    free_object(heap, b)?;
+                    return Err(e);
+                }
             }
         }
     }
