@@ -49,7 +49,7 @@ pub use error::Error;
 pub use format::validate::Report;
 pub use segment::{Handle, Segment, SegmentOptions};
 pub use turn::Turn;
-pub use value::{BytesMut, DictRef, ListMut, ListRef, SetRef, TupleRef, Value, ValueRef};
+pub use value::{BytesMut, DictRef, ListIter, ListMut, ListRef, SetRef, TupleRef, Value, ValueRef};
 
 /// The README's examples are compiled as doctests so they cannot rot.
 #[cfg(doctest)]

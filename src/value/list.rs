@@ -10,7 +10,7 @@ use std::ops::{Range, RangeBounds};
 
 use super::bytes::BytesMut;
 use super::eq::lt;
-use super::{ListRef, Value, ValueRef, copy_slot, free_slot, write_slot};
+use super::{ListRef, Value, ValueRef, copy_slot, free_slot, into_slot, write_slot};
 use crate::Error;
 use crate::alloc::Heap;
 use crate::format::list::{Cursor, ListLayout};
@@ -169,9 +169,8 @@ impl<'t> ListMut<'t> {
     }
 
     /// The items in order.
-    pub fn iter(&self) -> Result<impl Iterator<Item = Result<ValueRef<'_>, Error>>, Error> {
-        let l = self.as_ref()?;
-        Ok(l.iter())
+    pub fn iter(&self) -> Result<super::ListIter<'_>, Error> {
+        Ok(self.as_ref()?.iter())
     }
 
     /// The items in `range`, in place.
@@ -282,7 +281,7 @@ impl<'t> ListMut<'t> {
     pub fn set(&mut self, i: usize, v: impl Into<Value>) -> Result<(), Error> {
         let l = self.layout()?;
         let (at, old) = self.slot_at(&l, i)?;
-        let new = write_slot(&self.heap, &v.into())?;
+        let new = into_slot(&self.heap, v.into())?;
         new.write(&self.heap.mem, at)?;
         free_slot(&self.heap, old)
     }
@@ -290,7 +289,7 @@ impl<'t> ListMut<'t> {
     /// Appends `v`. Amortised O(1); no item moves.
     #[inline]
     pub fn push(&mut self, v: impl Into<Value>) -> Result<(), Error> {
-        let s = write_slot(&self.heap, &v.into())?;
+        let s = into_slot(&self.heap, v.into())?;
         // SAFETY: `len_word` points into the live header block.
         let len = unsafe { self.len_word.read() };
         let p = match self.cur.get(len) {
@@ -348,7 +347,7 @@ impl<'t> ListMut<'t> {
         if i > len {
             return Err(Error::IndexOutOfRange { index: i, len });
         }
-        let s = write_slot(&self.heap, &v.into())?;
+        let s = into_slot(&self.heap, v.into())?;
         self.replace(i..i, vec![s]).map(drop)
     }
 

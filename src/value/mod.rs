@@ -8,10 +8,10 @@ mod write;
 
 pub use bytes::BytesMut;
 pub use list::ListMut;
-pub use view::{DictRef, ListRef, SetRef, TupleRef, ValueRef};
+pub use view::{DictRef, ListIter, ListRef, SetRef, TupleRef, ValueRef};
 
 pub(crate) use eq::{hash_value, py_eq};
-pub(crate) use write::{copy_slot, free_slot, write_slot};
+pub(crate) use write::{copy_slot, free_slot, into_slot, write_slot};
 
 /// An owned, dynamically typed value: what goes into a segment and what
 /// comes out of it by copy.

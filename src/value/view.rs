@@ -7,7 +7,7 @@ use super::eq::{MAX_DEPTH, dict_find, eq, hash};
 use crate::Error;
 use crate::alloc::Heap;
 use crate::format::bytearray::ByteArrayLayout;
-use crate::format::list::ListLayout;
+use crate::format::list::{Cursor, ListLayout};
 use crate::format::{
     SEQ_SLOTS, Slot, T_BOOL, T_BYTEARRAY, T_BYTES, T_DICT, T_FLOAT, T_INT, T_LIST, T_NONE, T_SET,
     T_STR, T_TUPLE, payload, type_name,
@@ -257,14 +257,11 @@ impl<'t> ValueRef<'t> {
                     .map(|i| s.0.get(i)?.copy_out(depth + 1))
                     .collect::<Result<_, _>>()?,
             ),
-            ValueRef::List(l) => {
-                let mut out = Vec::with_capacity(l.len());
-                l.for_each(|v| {
-                    out.push(v.copy_out(depth + 1)?);
-                    Ok(())
-                })?;
-                Value::List(out)
-            }
+            ValueRef::List(l) => Value::List(
+                l.iter()
+                    .map(|v| v?.copy_out(depth + 1))
+                    .collect::<Result<_, _>>()?,
+            ),
             ValueRef::Dict(d) => Value::Dict(
                 (0..d.len())
                     .map(|i| {
@@ -405,32 +402,16 @@ impl<'t> ListRef<'t> {
         unsafe { ValueRef::from_slot(self.heap, s) }
     }
 
-    /// The items in order.
-    pub fn iter(&self) -> impl Iterator<Item = Result<ValueRef<'t>, Error>> + use<'t> {
-        let l = *self;
-        (0..self.len()).map(move |i| l.get(i))
-    }
-
-    /// Calls `f` on every item in order, walking the chunks (faster than
-    /// indexing for whole-list passes).
-    pub fn for_each(
-        &self,
-        mut f: impl FnMut(ValueRef<'t>) -> Result<(), Error>,
-    ) -> Result<(), Error> {
-        let mut i = 0;
-        while i < self.l.len {
-            let c = self.l.cursor(&self.heap, i)?;
-            while i < self.l.len.min(c.hi) {
-                let p = c.get(i).expect("cursor covers the chunk");
-                // SAFETY: `p` is an in-bounds, 16-aligned slot; any bytes
-                // are a valid `Slot`; nothing writes while `'t` lives.
-                let s = unsafe { (p as *const Slot).read() };
-                // SAFETY: `'t` is the turn borrow this view was made under.
-                f(unsafe { ValueRef::from_slot(self.heap, s)? })?;
-                i += 1;
-            }
+    /// The items in order, walking the chunks (one bounds check per chunk,
+    /// not per item).
+    pub fn iter(&self) -> ListIter<'t> {
+        ListIter {
+            heap: self.heap,
+            l: self.l,
+            i: 0,
+            cur: Cursor::EMPTY,
+            _t: PhantomData,
         }
-        Ok(())
     }
 
     /// Copies the list out.
@@ -476,6 +457,63 @@ impl<'t> ListRef<'t> {
         r.map(|i| self.get(i)).collect()
     }
 }
+
+/// Iterator over a shared list's items ([`ListRef::iter`]).
+pub struct ListIter<'t> {
+    heap: Heap,
+    l: ListLayout,
+    i: u64,
+    cur: Cursor,
+    _t: PhantomData<&'t ()>,
+}
+
+impl std::fmt::Debug for ListIter<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "ListIter({:?}, at {} of {})",
+            self.l.b, self.i, self.l.len
+        )
+    }
+}
+
+impl<'t> Iterator for ListIter<'t> {
+    type Item = Result<ValueRef<'t>, Error>;
+
+    #[inline]
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.i >= self.l.len {
+            return None;
+        }
+        let p = match self.cur.get(self.i) {
+            Some(p) => p,
+            None => match self.l.cursor(&self.heap, self.i) {
+                Ok(c) => {
+                    self.cur = c;
+                    c.get(self.i)?
+                }
+                Err(e) => {
+                    self.i = self.l.len;
+                    return Some(Err(e));
+                }
+            },
+        };
+        self.i += 1;
+        // SAFETY: `p` is an in-bounds, 16-aligned slot (the cursor checked
+        // its chunk); any bytes are a valid `Slot`; nothing writes while
+        // `'t` (a borrow of the turn) lives.
+        let s = unsafe { (p as *const Slot).read() };
+        // SAFETY: as above.
+        Some(unsafe { ValueRef::from_slot(self.heap, s) })
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let n = (self.l.len - self.i) as usize;
+        (n, Some(n))
+    }
+}
+
+impl ExactSizeIterator for ListIter<'_> {}
 
 /// A dict in a segment (immutable; entries in insertion order).
 #[derive(Clone, Copy, Debug)]

@@ -15,6 +15,20 @@ use crate::format::{
 };
 use crate::segment::Offset;
 
+/// Turns an owned value into a slot: scalars inline without a call (the hot
+/// path of `push` and `set` with numbers), anything else through
+/// [`write_slot`].
+#[inline(always)]
+pub(crate) fn into_slot(heap: &Heap, v: Value) -> Result<Slot, Error> {
+    match v {
+        Value::None => Ok(Slot::NONE),
+        Value::Bool(b) => Ok(Slot::new(T_BOOL, b as u64)),
+        Value::Int(i) => Ok(Slot::new(T_INT, i as u64)),
+        Value::Float(f) => Ok(Slot::new(T_FLOAT, f.to_bits())),
+        other => write_slot(heap, &other),
+    }
+}
+
 /// Writes `v` into the heap: scalars inline, everything else as new blocks.
 /// On error nothing stays allocated.
 pub(crate) fn write_slot(heap: &Heap, v: &Value) -> Result<Slot, Error> {
