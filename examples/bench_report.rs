@@ -1,0 +1,588 @@
+//! The performance table of README.md: each headline operation next to its
+//! baseline, self-timed (no criterion), from the same workloads as the
+//! criterion benches (`benches/support/mod.rs`).
+//!
+//! `cargo run --release --example bench_report` (about a minute or two), or
+//! `-- --quick` (a few seconds; CI runs it so it cannot rot).
+//!
+//! Each side is warmed up, then timed over runs of a fixed length; the
+//! sides of a row take turns run by run (so a noisy moment hits both), and
+//! the best run of each counts. Two-process sides get a fresh peer per run.
+
+#[path = "../benches/support/mod.rs"]
+mod support;
+
+use std::cell::RefCell;
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use support::{
+    APPEND, Append, AtomicPingPong, BULK, BigAttach, Bulk, FutexPingPong, INTS, IntList,
+    LocalMessage, PipeMessages, PipePingPong, ReadMode, ShmMessages, Side, SmallStrings,
+    TurnPingPong, Validation, idle_pipe_wait, idle_turn_wait, ints_value, seed_value,
+};
+
+struct Cfg {
+    quick: bool,
+    /// Length of one timed run.
+    run: Duration,
+    /// Timed runs per side.
+    runs: usize,
+    /// Bytes of mixed values in the validation segment.
+    validate_bytes: u64,
+}
+
+/// Makes a side ready to run (spawning its peer, if any).
+type Maker<'a> = Box<dyn FnMut() -> Box<dyn Side + 'a> + 'a>;
+
+/// Finds how many iterations take about `cfg.run` (this also warms up).
+fn calibrate(cfg: &Cfg, side: &mut dyn Side) -> u64 {
+    let mut n = 1u64;
+    loop {
+        let d = side.run(n);
+        if d >= cfg.run / 8 || n >= 1 << 40 {
+            let per = d.as_secs_f64().max(1e-9) / n as f64;
+            return ((cfg.run.as_secs_f64() / per) as u64).max(1);
+        }
+        n *= 2;
+    }
+}
+
+/// Best time per iteration (seconds) of each side, measured interleaved.
+fn measure(cfg: &Cfg, makers: &mut [Maker<'_>]) -> Vec<f64> {
+    let mut best = vec![f64::INFINITY; makers.len()];
+    let mut iters = vec![0u64; makers.len()];
+    for _ in 0..cfg.runs {
+        for (k, make) in makers.iter_mut().enumerate() {
+            let mut side = make();
+            if iters[k] == 0 {
+                iters[k] = calibrate(cfg, &mut *side);
+            } else {
+                side.run((iters[k] / 8).max(1));
+            }
+            let d = side.run(iters[k]);
+            best[k] = best[k].min(d.as_secs_f64() / iters[k] as f64);
+        }
+    }
+    best
+}
+
+/// A figure as the table shows it.
+#[derive(Clone, Copy)]
+enum Unit {
+    /// Operations per iteration, named.
+    Rate(f64, &'static str),
+    /// Bytes per iteration.
+    Bytes(f64),
+    /// Time per iteration.
+    Time,
+}
+
+fn si(x: f64) -> String {
+    let (v, p) = if x >= 1e9 {
+        (x / 1e9, " G")
+    } else if x >= 1e6 {
+        (x / 1e6, " M")
+    } else if x >= 1e3 {
+        (x / 1e3, " k")
+    } else {
+        (x, " ")
+    };
+    let digits = if v >= 100.0 {
+        0
+    } else if v >= 10.0 {
+        1
+    } else {
+        2
+    };
+    format!("{v:.digits$}{p}")
+}
+
+fn show(u: Unit, secs: f64) -> String {
+    match u {
+        Unit::Rate(k, name) => format!("{}{name}/s", si(k / secs)),
+        Unit::Bytes(b) => format!("{:.2} GB/s", b / secs / 1e9),
+        Unit::Time => {
+            if secs >= 1e-3 {
+                format!("{:.2} ms", secs * 1e3)
+            } else {
+                format!("{:.1} µs", secs * 1e6)
+            }
+        }
+    }
+}
+
+/// What a row must reach.
+#[derive(Clone, Copy)]
+enum Target {
+    None,
+    /// At least this many operations (or bytes) per second.
+    MinRate(f64),
+    /// At least this rate and at most this time ratio.
+    RateAndRatio(f64, f64),
+    /// At most this time ratio.
+    MaxRatio(f64),
+    /// At most this time per iteration.
+    MaxTime(f64),
+}
+
+struct Row {
+    op: String,
+    shm: String,
+    base: String,
+    ratio: String,
+    target: String,
+    met: Option<bool>,
+}
+
+struct Table {
+    rows: Vec<Row>,
+}
+
+impl Table {
+    #[allow(clippy::too_many_arguments)]
+    fn add(
+        &mut self,
+        op: &str,
+        base_name: &str,
+        unit: Unit,
+        shm: f64,
+        base: f64,
+        target: Target,
+        target_text: &str,
+    ) {
+        let ratio = shm / base;
+        let per = match unit {
+            Unit::Rate(k, _) => k,
+            Unit::Bytes(b) => b,
+            Unit::Time => 1.0,
+        };
+        let rate = per / shm;
+        let met = match target {
+            Target::None => None,
+            Target::MinRate(r) => Some(rate >= r),
+            Target::RateAndRatio(r, q) => Some(rate >= r && ratio <= q),
+            Target::MaxRatio(q) => Some(ratio <= q),
+            Target::MaxTime(t) => Some(shm <= t),
+        };
+        let row = Row {
+            op: op.to_owned(),
+            shm: show(unit, shm),
+            base: format!("{}: {}", base_name, show(unit, base)),
+            ratio: format!("{ratio:.2}×"),
+            target: target_text.to_owned(),
+            met,
+        };
+        eprintln!("  {} | {} | {} | {}", row.op, row.shm, row.base, row.ratio);
+        self.rows.push(row);
+    }
+}
+
+fn progress(what: &str) {
+    eprintln!("measuring: {what}");
+    let _ = std::io::stderr().flush();
+}
+
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, m)| m.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".to_owned())
+}
+
+/// The 1-minute load average (other work on the machine skews the figures).
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_else(|| "?".to_owned())
+}
+
+fn int_rows(cfg: &Cfg, t: &mut Table) {
+    for (pattern, random) in [("sequential", false), ("random order", true)] {
+        let list = RefCell::new(IntList::new(random));
+        let l = &list;
+        type Op = fn(&mut IntList, u64) -> Duration;
+        let ops: [(&str, &str, Op, Op); 3] = [
+            (
+                "read",
+                "`ListRef::get(i)?.as_int()`",
+                IntList::shm_read,
+                IntList::vec_read,
+            ),
+            (
+                "write",
+                "`*ListMut::int_mut(i)? = v`",
+                IntList::shm_write,
+                IntList::vec_write,
+            ),
+            (
+                "`+= 1`",
+                "`*ListMut::int_mut(i)? += 1`",
+                IntList::shm_add,
+                IntList::vec_add,
+            ),
+        ];
+        for (op, how, shm, vec) in ops {
+            let name = format!("int64 {op} on a {INTS}-item shared list, {pattern} ({how})");
+            progress(&name);
+            let b = measure(
+                cfg,
+                &mut [
+                    Box::new(move || Box::new(move |n| shm(&mut l.borrow_mut(), n))),
+                    Box::new(move || Box::new(move |n| vec(&mut l.borrow_mut(), n))),
+                ],
+            );
+            t.add(
+                &name,
+                "`Vec<i64>`",
+                Unit::Rate(INTS as f64, " ops"),
+                b[0],
+                b[1],
+                Target::RateAndRatio(300e6, 1.5),
+                "≥ 300 M/s and ≤ 1.5×",
+            );
+        }
+    }
+}
+
+fn handoff_rows(cfg: &Cfg, t: &mut Table) {
+    let name = "strict hand-off between two processes, one `+= 1` per turn: round trips";
+    progress(name);
+    let b = measure(
+        cfg,
+        &mut [
+            Box::new(|| {
+                let mut w = TurnPingPong::new();
+                Box::new(move |n| w.run(n))
+            }),
+            Box::new(|| {
+                let mut w = AtomicPingPong::new();
+                Box::new(move |n| w.run(n))
+            }),
+            Box::new(|| {
+                let mut w = PipePingPong::new();
+                Box::new(move |n| w.run(n))
+            }),
+            Box::new(|| {
+                let mut w = FutexPingPong::new();
+                Box::new(move |n| w.run(n))
+            }),
+        ],
+    );
+    let u = Unit::Rate(1.0, "");
+    t.add(
+        &format!("{name} vs the floor"),
+        "bare atomic ping-pong",
+        u,
+        b[0],
+        b[1],
+        Target::MaxRatio(1.5),
+        "≤ 1.5× (expect ≥ 1 M/s)",
+    );
+    t.add(
+        &format!("{name} vs a pipe"),
+        "pipe ping-pong",
+        u,
+        b[0],
+        b[2],
+        Target::None,
+        "—",
+    );
+    t.add(
+        &format!("{name} vs a mutex"),
+        "process-shared futex mutex",
+        u,
+        b[0],
+        b[3],
+        Target::None,
+        "—",
+    );
+}
+
+fn message_rows(cfg: &Cfg, t: &mut Table) {
+    let cases = [
+        ("the seed's mixed message", seed_value(), 1e6, "≥ 1 M/s"),
+        ("a list of 1000 ints", ints_value(), 100e3, "≥ 100 k/s"),
+    ];
+    for (what, v, min, text) in cases {
+        for window in [1usize, 64] {
+            let flight = if window == 1 {
+                "one per turn".to_owned()
+            } else {
+                format!("up to {window} per turn")
+            };
+            let name = format!(
+                "{what}: put by one process, taken, read in place and freed by another ({flight})"
+            );
+            progress(&name);
+            let v = &v;
+            let b = measure(
+                cfg,
+                &mut [
+                    Box::new(move || {
+                        let mut w = ShmMessages::new(v.clone(), window, ReadMode::Walk);
+                        Box::new(move |n| w.run(n))
+                    }),
+                    Box::new(move || {
+                        let mut w = PipeMessages::new(v, window);
+                        Box::new(move |n| w.run(n))
+                    }),
+                ],
+            );
+            t.add(
+                &name,
+                "postcard through a pipe",
+                Unit::Rate(1.0, " msgs"),
+                b[0],
+                b[1],
+                Target::MinRate(min),
+                text,
+            );
+        }
+    }
+}
+
+fn in_process_rows(cfg: &Cfg, t: &mut Table) {
+    {
+        let name = "400 KiB `bytes` message: put, taken, read in place (`as_bytes`), freed";
+        progress(name);
+        let w = RefCell::new(Bulk::new());
+        let w = &w;
+        let b = measure(
+            cfg,
+            &mut [
+                Box::new(move || Box::new(move |n| w.borrow_mut().shm(n))),
+                Box::new(move || Box::new(move |n| w.borrow_mut().memcpy(n))),
+            ],
+        );
+        t.add(
+            name,
+            "memcpy",
+            Unit::Bytes(BULK as f64),
+            b[0],
+            b[1],
+            Target::MaxRatio(1.25),
+            "≥ 0.8× memcpy (ratio ≤ 1.25×)",
+        );
+    }
+    {
+        let name = format!("append ints (`ListMut::push`, {APPEND} per list, amortized)");
+        progress(&name);
+        let w = RefCell::new(Append::new());
+        let w = &w;
+        let b = measure(
+            cfg,
+            &mut [
+                Box::new(move || Box::new(move |n| w.borrow_mut().shm(n))),
+                Box::new(move || Box::new(move |n| w.borrow_mut().vec(n))),
+            ],
+        );
+        t.add(
+            &name,
+            "`Vec::push`",
+            Unit::Rate(APPEND as f64, ""),
+            b[0],
+            b[1],
+            Target::MinRate(100e6),
+            "≥ 100 M/s",
+        );
+    }
+    {
+        let name = "allocate and free a small string (`put_message`, `take_message`, `free`)";
+        progress(name);
+        let w = RefCell::new(SmallStrings::new());
+        let w = &w;
+        let b = measure(
+            cfg,
+            &mut [
+                Box::new(move || Box::new(move |n| w.borrow_mut().shm(n))),
+                Box::new(move || Box::new(move |n| w.borrow_mut().string(n))),
+            ],
+        );
+        t.add(
+            name,
+            "`String::from` + drop",
+            Unit::Rate(1.0, ""),
+            b[0],
+            b[1],
+            Target::MinRate(20e6),
+            "≥ 20 M/s",
+        );
+    }
+    for (what, v) in [
+        ("the seed's mixed message", seed_value()),
+        ("a list of 1000 ints", ints_value()),
+    ] {
+        let name = format!("{what} in one process: put, taken, read in place, freed");
+        progress(&name);
+        let w = RefCell::new(LocalMessage::new(v));
+        let w = &w;
+        let b = measure(
+            cfg,
+            &mut [
+                Box::new(move || Box::new(move |n| w.borrow_mut().shm(n))),
+                Box::new(move || Box::new(move |n| w.borrow_mut().postcard(n))),
+            ],
+        );
+        t.add(
+            &name,
+            "postcard serialize + deserialize",
+            Unit::Rate(1.0, " msgs"),
+            b[0],
+            b[1],
+            Target::None,
+            "—",
+        );
+    }
+}
+
+fn validation_rows(cfg: &Cfg, t: &mut Table) {
+    progress("building the validation segment");
+    let w = RefCell::new(Validation::new(cfg.validate_bytes));
+    let bytes = w.borrow().bytes;
+    let name = format!(
+        "validation of a segment holding {:.0} MB of mixed nested values (`Turn::validate`)",
+        bytes as f64 / 1e6
+    );
+    progress(&name);
+    let w = &w;
+    let b = measure(
+        cfg,
+        &mut [
+            Box::new(move || Box::new(move |n| w.borrow_mut().validate(n))),
+            Box::new(move || Box::new(move |n| w.borrow_mut().read_pass(n))),
+        ],
+    );
+    t.add(
+        &name,
+        "read pass summing the same bytes",
+        Unit::Bytes(bytes as f64),
+        b[0],
+        b[1],
+        Target::MinRate(1e9),
+        "≥ 1 GB/s",
+    );
+
+    progress("attach to a 16 GiB segment holding 1 MB");
+    let w = RefCell::new(BigAttach::new(16, 1 << 20));
+    let name = format!(
+        "attach to a 16 GiB segment holding {:.1} MB (`Segment::attach`, validating)",
+        w.borrow().data as f64 / 1e6
+    );
+    let w = &w;
+    let b = measure(
+        cfg,
+        &mut [
+            Box::new(move || Box::new(move |n| w.borrow_mut().attach(n, true))),
+            Box::new(move || Box::new(move |n| w.borrow_mut().attach(n, false))),
+        ],
+    );
+    t.add(
+        &name,
+        "attach without validation",
+        Unit::Time,
+        b[0],
+        b[1],
+        Target::MaxTime(5e-3),
+        "≤ 5 ms",
+    );
+}
+
+fn idle_row(t: &mut Table) {
+    let hold = Duration::from_secs(1);
+    progress("idle: waiting 1 s for the turn");
+    let pct = |(cpu, wall): (Duration, Duration)| 100.0 * cpu.as_secs_f64() / wall.as_secs_f64();
+    let shm = pct(idle_turn_wait(hold));
+    let base = pct(idle_pipe_wait(hold));
+    t.rows.push(Row {
+        op: "idle: CPU used while waiting 1 s for the turn (another process holds it), `getrusage`"
+            .to_owned(),
+        shm: format!("{shm:.2} % of a core"),
+        base: format!("blocking pipe read: {base:.2} %"),
+        ratio: "—".to_owned(),
+        target: "< 5 %".to_owned(),
+        met: Some(shm < 5.0),
+    });
+}
+
+fn main() {
+    support::peer_dispatch();
+    let quick = std::env::args().any(|a| a == "--quick");
+    let cfg = if quick {
+        Cfg {
+            quick,
+            run: Duration::from_millis(10),
+            runs: 3,
+            validate_bytes: 10 << 20,
+        }
+    } else {
+        Cfg {
+            quick,
+            run: Duration::from_millis(150),
+            runs: 7,
+            validate_bytes: 100 << 20,
+        }
+    };
+    // The shmheap sides notice a dead peer; a bare baseline's spin loop
+    // would not: give up then (peers exit when our end of their stdin
+    // closes).
+    let limit = Duration::from_secs(if quick { 120 } else { 1200 });
+    std::thread::spawn(move || {
+        std::thread::sleep(limit);
+        eprintln!("bench_report: still running after {limit:?}; giving up");
+        support::remove_leftovers();
+        std::process::exit(2);
+    });
+    let load_before = load_average();
+    let start = Instant::now();
+    let mut t = Table { rows: Vec::new() };
+    int_rows(&cfg, &mut t);
+    handoff_rows(&cfg, &mut t);
+    message_rows(&cfg, &mut t);
+    in_process_rows(&cfg, &mut t);
+    validation_rows(&cfg, &mut t);
+    idle_row(&mut t);
+
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let cmd = if cfg.quick {
+        "cargo run --release --example bench_report -- --quick"
+    } else {
+        "cargo run --release --example bench_report"
+    };
+    println!(
+        "Machine: {cores} cores (nproc), {}, Linux. Command: `{cmd}` \
+         (best of {} runs of about {} ms per side, sides interleaved; took {:.0} s; \
+         load average {} before, {} after).",
+        cpu_model(),
+        cfg.runs,
+        cfg.run.as_millis(),
+        start.elapsed().as_secs_f64(),
+        load_before,
+        load_average()
+    );
+    println!();
+    println!("| operation | shmheap | baseline | ratio | target | met? |");
+    println!("|---|---|---|---|---|---|");
+    for r in &t.rows {
+        let met = match r.met {
+            None => "—",
+            Some(true) => "yes",
+            Some(false) => "**no**",
+        };
+        println!(
+            "| {} | {} | {} | {} | {} | {} |",
+            r.op, r.shm, r.base, r.ratio, r.target, met
+        );
+    }
+    println!();
+    println!(
+        "ratio: shmheap's time per operation ÷ the baseline's (below 1×, shmheap is faster). \
+         Rates are per second; k, M, G are 10³, 10⁶, 10⁹; GB is 10⁹ bytes."
+    );
+}
