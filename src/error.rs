@@ -109,6 +109,11 @@ pub enum Error {
         /// The key's type.
         kind: &'static str,
     },
+    /// A key the dict does not hold (Python's `KeyError`).
+    KeyNotFound {
+        /// The key, as `Debug` shows it.
+        key: String,
+    },
     /// A value nests deeper than shmheap follows (writing, copying out,
     /// comparing): the limit keeps recursion off the end of the stack.
     NestingTooDeep {
@@ -121,6 +126,12 @@ pub enum Error {
     PeerDied {
         /// Its process id.
         pid: u32,
+    },
+    /// A value could not be converted to or from a Rust type (serde
+    /// interop: `to_value`, `from_value`).
+    Convert {
+        /// What did not fit, and where in the value.
+        what: String,
     },
 }
 
@@ -179,11 +190,31 @@ impl fmt::Display for Error {
                 write!(f, "index {index} out of range for length {len}")
             }
             Error::Unhashable { kind } => write!(f, "unhashable key type: {kind}"),
+            Error::KeyNotFound { key } => write!(f, "key not found: {key}"),
             Error::NestingTooDeep { limit } => {
                 write!(f, "value nests deeper than {limit} levels")
             }
             Error::Timeout => write!(f, "timed out waiting for the turn"),
             Error::PeerDied { pid } => write!(f, "process {pid} died while holding the turn"),
+            Error::Convert { what } => write!(f, "value conversion failed: {what}"),
+        }
+    }
+}
+
+#[cfg(feature = "serde")]
+impl serde::ser::Error for Error {
+    fn custom<T: fmt::Display>(msg: T) -> Self {
+        Error::Convert {
+            what: msg.to_string(),
+        }
+    }
+}
+
+#[cfg(feature = "serde")]
+impl serde::de::Error for Error {
+    fn custom<T: fmt::Display>(msg: T) -> Self {
+        Error::Convert {
+            what: msg.to_string(),
         }
     }
 }

@@ -42,6 +42,7 @@ mod queue;
 mod segment;
 mod segment_api;
 mod turn;
+mod typed;
 mod value;
 
 pub use alloc::Stats;
@@ -49,7 +50,13 @@ pub use error::Error;
 pub use format::validate::Report;
 pub use segment::{Handle, Segment, SegmentOptions};
 pub use turn::Turn;
-pub use value::{BytesMut, DictRef, ListIter, ListMut, ListRef, SetRef, TupleRef, Value, ValueRef};
+#[cfg(feature = "serde")]
+pub use typed::serde::{from_owned_value, from_value, to_value};
+pub use typed::{Snapshot, SnapshotWriter, fingerprint, register_type};
+pub use value::{
+    BytesMut, DictIter, DictMut, DictRef, ListIter, ListMut, ListRef, Members, SetIter, SetMut,
+    SetRef, TupleRef, TypedRef, TypedValue, Value, ValueRef,
+};
 
 /// The README's examples are compiled as doctests so they cannot rot.
 #[cfg(doctest)]

@@ -46,15 +46,15 @@ const SEC: Duration = Duration::from_secs(1);
 // before a test relies on them.
 
 /// Where the heap starts: the header rounded up to a page.
-const HEAP_START: u64 = 8192;
+const HEAP_START: u64 = 24576;
 /// `Header::version` (u32).
 const OFF_VERSION: u64 = 8;
 /// `Header::alloc.used`.
-const OFF_ALLOC_USED: u64 = 4752;
+const OFF_ALLOC_USED: u64 = 2576;
 /// `Header::alloc.blocks`.
-const OFF_ALLOC_BLOCKS: u64 = 4760;
+const OFF_ALLOC_BLOCKS: u64 = 2584;
 /// `Header::queue.len`.
-const OFF_QUEUE_LEN: u64 = 6376;
+const OFF_QUEUE_LEN: u64 = 4200;
 /// Block header size; a blob's payload is `len: u64` then the bytes.
 const HDR: u64 = 16;
 /// First slot of a tuple: block header, `len`, a reserved word.

@@ -15,8 +15,9 @@ fuzz_target!(|data: &[u8]| {
     // after the magic, and the heap), and the byte to write.
     for p in data.chunks_exact(3) {
         let off = u16::from_le_bytes([p[0], p[1]]) as usize;
-        // The first 0x5000 bytes hold the header and the whole used heap.
-        let off = off % 0x5000;
+        // The first 0x8000 bytes hold the header (0x5080) and the whole used
+        // heap.
+        let off = off % 0x8000;
         image[off] = p[2];
     }
     let _ = shmheap::__fuzz::attach_image(&image);

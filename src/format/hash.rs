@@ -60,7 +60,12 @@ fn bytes_seeded(b: &[u8], seed: u64) -> u64 {
 
 /// Hash of a str.
 pub(crate) fn str(s: &str) -> u64 {
-    bytes_seeded(s.as_bytes(), 0x7374_7200_0000_0000)
+    str_bytes(s.as_bytes())
+}
+
+/// Hash of a str given as its UTF-8 bytes (as it lies in a segment).
+pub(crate) fn str_bytes(b: &[u8]) -> u64 {
+    bytes_seeded(b, 0x7374_7200_0000_0000)
 }
 
 /// Hash of bytes.

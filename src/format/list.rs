@@ -1,88 +1,17 @@
 //! The mutable list: a header, a relocating chunk table, and chunks of slots
-//! that never move.
-//!
-//! Chunk `k` holds `8 << min(k, 9)` slots (8, 16, ... 4096, then 4096 each),
-//! so small lists are small and big ones waste at most one chunk. Growing
-//! adds a chunk and, when the table is full, moves the table (a few words per
-//! chunk); items stay where they are.
+//! that never move (the chunk geometry is in [`super::chunks`]).
 
-use super::{K_LIST_CHUNK, K_LIST_TABLE, T_LIST, payload};
+use super::chunks::{CHUNK_ITEMS, Chunks, locate};
+pub(crate) use super::chunks::{Cursor, TABLE_ENTRIES, capacity, chunk_cap};
+use super::{K_LIST_CHUNK, T_LIST, payload};
 use crate::Error;
-use crate::alloc::{HDR, Heap};
+use crate::alloc::Heap;
 use crate::segment::Offset;
 
 /// Payload bytes of a list header: len, table, nchunks, reserved.
 pub(crate) const LIST_PAYLOAD: u64 = 32;
-/// Chunk geometry: first chunk's slots and the cap.
-const FIRST: u64 = 8;
-const GEO_CHUNKS: u64 = 10;
-const MAX_CHUNK: u64 = FIRST << (GEO_CHUNKS - 1);
-const GEO_TOTAL: u64 = FIRST * ((1 << GEO_CHUNKS) - 1);
 /// Offset of slot 0 inside a chunk block (header, index, reserved).
-pub(crate) const CHUNK_SLOTS: u64 = HDR + 16;
-/// Offset of entry 0 inside a table block (header, capacity, reserved).
-pub(crate) const TABLE_ENTRIES: u64 = HDR + 16;
-
-/// Slots in chunk `k`.
-#[inline]
-pub(crate) fn chunk_cap(k: u64) -> u64 {
-    FIRST << k.min(GEO_CHUNKS - 1)
-}
-
-/// Items that `n` chunks hold.
-#[inline]
-pub(crate) fn capacity(n: u64) -> u64 {
-    if n <= GEO_CHUNKS {
-        FIRST * ((1 << n) - 1)
-    } else {
-        GEO_TOTAL + (n - GEO_CHUNKS) * MAX_CHUNK
-    }
-}
-
-/// Chunk number and index in the chunk of item `i`.
-#[inline]
-pub(crate) fn locate(i: u64) -> (u64, u64) {
-    if i < GEO_TOTAL {
-        let x = i + FIRST;
-        let k = 63 - x.leading_zeros() as u64 - 3;
-        (k, x - (FIRST << k))
-    } else {
-        let r = i - GEO_TOTAL;
-        (GEO_CHUNKS + r / MAX_CHUNK, r % MAX_CHUNK)
-    }
-}
-
-/// The chunk that served the last lookup: items `lo..hi` are the slots
-/// starting at `base` (in bounds, checked when the cursor was made). Chunks
-/// never move, so a cursor stays valid until the list frees chunks.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Cursor {
-    pub(crate) lo: u64,
-    pub(crate) hi: u64,
-    pub(crate) base: *mut u8,
-}
-
-impl Cursor {
-    /// A cursor that covers nothing.
-    pub(crate) const EMPTY: Cursor = Cursor {
-        lo: 0,
-        hi: 0,
-        base: std::ptr::null_mut(),
-    };
-
-    /// The slot of item `i` if this cursor covers it.
-    #[inline(always)]
-    pub(crate) fn get(&self, i: u64) -> Option<*mut u8> {
-        let d = i.wrapping_sub(self.lo);
-        if d < self.hi - self.lo {
-            // SAFETY: `d` < chunk capacity, and `new` checked that the whole
-            // chunk of slots is inside the segment.
-            Some(unsafe { self.base.add(16 * d as usize) })
-        } else {
-            None
-        }
-    }
-}
+pub(crate) const CHUNK_SLOTS: u64 = CHUNK_ITEMS;
 
 /// A list header as read from the segment.
 #[derive(Clone, Copy, Debug)]
@@ -112,10 +41,7 @@ impl ListLayout {
             table: Offset::new(m.u64(p.add(8))?),
             nchunks: m.u64(p.add(16))?,
         };
-        if l.nchunks > 1 << 32
-            || l.len > capacity(l.nchunks)
-            || (l.nchunks > 0) == l.table.is_null()
-        {
+        if !l.chunks().consistent() || l.len > capacity(l.nchunks) {
             return Err(Error::corrupt(b.get(), "list header is inconsistent"));
         }
         Ok(l)
@@ -137,45 +63,32 @@ impl ListLayout {
         capacity(self.nchunks)
     }
 
+    /// The chunk table.
+    #[inline]
+    pub(crate) fn chunks(&self) -> Chunks {
+        Chunks {
+            table: self.table,
+            nchunks: self.nchunks,
+        }
+    }
+
     /// Block offset of chunk `k`.
     #[inline]
     pub(crate) fn chunk(&self, heap: &Heap, k: u64) -> Result<Offset, Error> {
-        Ok(Offset::new(
-            heap.mem.u64(self.table.add(TABLE_ENTRIES + 8 * k))?,
-        ))
+        self.chunks().chunk(heap, k)
     }
 
     /// Offset of the slot of item `i` (`i < capacity`).
     #[inline]
     pub(crate) fn slot(&self, heap: &Heap, i: u64) -> Result<Offset, Error> {
-        let (k, j) = locate(i);
-        if k >= self.nchunks {
-            return Err(Error::corrupt(self.b.get(), "list item beyond its chunks"));
-        }
-        let c = self.chunk(heap, k)?;
-        c.checked_add(CHUNK_SLOTS + 16 * j)
-            .ok_or_else(|| Error::corrupt(c.get(), "chunk offset overflows"))
+        self.chunks().item(heap, i, 16)
     }
 
     /// A cursor over the chunk that holds item `i` (`i < capacity`): its
     /// bounds are checked once here, so the slots it covers can be reached
     /// without further checks.
     pub(crate) fn cursor(&self, heap: &Heap, i: u64) -> Result<Cursor, Error> {
-        let (k, j) = locate(i);
-        if k >= self.nchunks {
-            return Err(Error::corrupt(self.b.get(), "list item beyond its chunks"));
-        }
-        let c = self.chunk(heap, k)?;
-        let cap = chunk_cap(k);
-        let first = c
-            .checked_add(CHUNK_SLOTS)
-            .ok_or_else(|| Error::corrupt(c.get(), "chunk offset overflows"))?;
-        let base = heap.mem.ptr(first, 16 * cap, 16)?;
-        Ok(Cursor {
-            lo: i - j,
-            hi: i - j + cap,
-            base,
-        })
+        self.chunks().cursor(heap, i)
     }
 
     /// Moves the `n` slots at `src..src+n` to `dst..dst+n` (the ranges may
@@ -232,44 +145,20 @@ impl ListLayout {
     }
 
     fn add_chunk(&mut self, heap: &Heap) -> Result<(), Error> {
-        let m = heap.mem;
-        let k = self.nchunks;
-        let c = heap.alloc(16 + 16 * chunk_cap(k), K_LIST_CHUNK)?;
-        m.set_u64(payload(c), k)?;
-        m.set_u64(payload(c).add(8), 0)?;
-        let tcap = if self.table.is_null() {
-            0
-        } else {
-            m.u64(payload(self.table))?
-        };
-        if k >= tcap {
-            let ncap = (tcap * 2).max(4);
-            let nt = match heap.alloc(16 + 8 * ncap, K_LIST_TABLE) {
-                Ok(t) => t,
-                Err(e) => {
-                    heap.free(c)?;
-                    return Err(e);
-                }
-            };
-            m.set_u64(payload(nt), ncap)?;
-            m.set_u64(payload(nt).add(8), 0)?;
-            let old = self.table;
-            if !old.is_null() {
-                m.copy_within(old.add(TABLE_ENTRIES), nt.add(TABLE_ENTRIES), 8 * k)?;
+        let mut c = self.chunks();
+        let (b, len) = (self.b, self.len);
+        c.add(heap, 16, K_LIST_CHUNK, |c| {
+            ListLayout {
+                b,
+                len,
+                table: c.table,
+                nchunks: c.nchunks,
             }
-            m.set_u64(nt.add(TABLE_ENTRIES + 8 * k), c.get())?;
-            // Publish the new table, then free the old one.
-            self.table = nt;
-            self.nchunks = k + 1;
-            self.store(heap)?;
-            if !old.is_null() {
-                heap.free(old)?;
-            }
-            return Ok(());
-        }
-        m.set_u64(self.table.add(TABLE_ENTRIES + 8 * k), c.get())?;
-        self.nchunks = k + 1;
-        self.store(heap)
+            .store(heap)
+        })?;
+        self.table = c.table;
+        self.nchunks = c.nchunks;
+        Ok(())
     }
 
     /// Frees trailing chunks that are not needed (keeping one spare chunk of
@@ -297,13 +186,7 @@ impl ListLayout {
 
     /// Frees the chunks and the table (not the items, nor the header).
     pub(crate) fn free_storage(&self, heap: &Heap) -> Result<(), Error> {
-        for k in 0..self.nchunks {
-            heap.free(self.chunk(heap, k)?)?;
-        }
-        if !self.table.is_null() {
-            heap.free(self.table)?;
-        }
-        Ok(())
+        self.chunks().free_storage(heap)
     }
 }
 
@@ -354,18 +237,6 @@ mod tests {
             l.move_slots(&heap, src, dst, cnt).unwrap();
             model.copy_within(src as usize..(src + cnt) as usize, dst as usize);
             assert_eq!(get(), model, "move {src} -> {dst} x{cnt}");
-        }
-    }
-
-    #[test]
-    fn geometry_is_contiguous() {
-        let mut i = 0u64;
-        for k in 0..40 {
-            for j in 0..chunk_cap(k) {
-                assert_eq!(locate(i), (k, j), "item {i}");
-                i += 1;
-            }
-            assert_eq!(capacity(k + 1), i);
         }
     }
 }

@@ -4,9 +4,13 @@
 //! `FORMAT.md` is the byte-level specification; this module is its code.
 
 pub(crate) mod bytearray;
+pub(crate) mod chunks;
 pub(crate) mod hash;
+pub(crate) mod hashed;
+pub(crate) mod hashed_check;
 pub(crate) mod list;
 pub(crate) mod slot;
+pub(crate) mod typed;
 pub(crate) mod validate;
 
 pub(crate) use slot::Slot;
@@ -33,10 +37,14 @@ pub(crate) const T_BYTEARRAY: u8 = 6;
 pub(crate) const T_TUPLE: u8 = 7;
 /// Slot tag and object kind: mutable list (header of the chunked list).
 pub(crate) const T_LIST: u8 = 8;
-/// Slot tag and object kind: dict (immutable for now).
+/// Slot tag and object kind: mutable dict (header of the hashed layout).
 pub(crate) const T_DICT: u8 = 9;
-/// Slot tag and object kind: frozen set.
-pub(crate) const T_SET: u8 = 10;
+/// Slot tag and object kind: frozen set (flat, immutable).
+pub(crate) const T_FROZENSET: u8 = 10;
+/// Slot tag and object kind: mutable set (header of the hashed layout).
+pub(crate) const T_SET: u8 = 11;
+/// Slot tag and object kind: a typed snapshot (an rkyv archive).
+pub(crate) const T_TYPED: u8 = 16;
 /// Object kind: a root holding one slot (a scalar message).
 pub(crate) const K_BOX: u8 = 32;
 /// Object kind: a list's chunk table.
@@ -47,6 +55,10 @@ pub(crate) const K_LIST_CHUNK: u8 = 34;
 pub(crate) const K_QUEUE: u8 = 35;
 /// Object kind: the data of a bytearray.
 pub(crate) const K_BYTES_DATA: u8 = 36;
+/// Object kind: the index (open-addressing table) of a dict or set.
+pub(crate) const K_HASH_INDEX: u8 = 37;
+/// Object kind: a chunk of dict or set entries.
+pub(crate) const K_HASH_CHUNK: u8 = 38;
 
 /// The Python name of a tag, for errors.
 pub(crate) fn type_name(tag: u8) -> &'static str {
@@ -61,12 +73,16 @@ pub(crate) fn type_name(tag: u8) -> &'static str {
         T_TUPLE => "tuple",
         T_LIST => "list",
         T_DICT => "dict",
-        T_SET => "frozenset",
+        T_FROZENSET => "frozenset",
+        T_SET => "set",
+        T_TYPED => "typed",
         K_BOX => "box",
         K_LIST_TABLE => "list table",
         K_LIST_CHUNK => "list chunk",
         K_QUEUE => "queue ring",
         K_BYTES_DATA => "bytearray data",
+        K_HASH_INDEX => "hash index",
+        K_HASH_CHUNK => "hash entry chunk",
         _ => "unknown",
     }
 }
@@ -74,7 +90,7 @@ pub(crate) fn type_name(tag: u8) -> &'static str {
 /// Whether a tag means "points to an object".
 #[inline]
 pub(crate) fn is_ptr_tag(tag: u8) -> bool {
-    (T_STR..=T_SET).contains(&tag)
+    (T_STR..=T_SET).contains(&tag) || tag == T_TYPED
 }
 
 /// Offset of an object's payload (after the block header).
@@ -91,7 +107,7 @@ pub(crate) const SEQ_SLOTS: u64 = HDR + 16;
 /// depth cannot overflow the stack).
 pub(crate) fn free_object(heap: &Heap, b: Offset) -> Result<(), Error> {
     // Leaves (the common case) need no stack.
-    if matches!(heap.live(b)?.2, T_STR | T_BYTES) {
+    if matches!(heap.live(b)?.2, T_STR | T_BYTES | T_TYPED) {
         return heap.free(b);
     }
     let mut stack = vec![b];
@@ -106,17 +122,16 @@ pub(crate) fn free_object(heap: &Heap, b: Offset) -> Result<(), Error> {
             Ok(())
         };
         match kind {
-            T_TUPLE | T_SET => {
+            T_TUPLE | T_FROZENSET => {
                 let n = m.u64(payload(b))?;
                 for i in 0..n {
                     push_slot(b.add(SEQ_SLOTS + 16 * i))?;
                 }
             }
-            T_DICT => {
-                let n = m.u64(payload(b))?;
-                for i in 0..2 * n {
-                    push_slot(b.add(SEQ_SLOTS + 16 * i))?;
-                }
+            T_DICT | T_SET => {
+                let l = hashed::HashLayout::read(heap, b, kind)?;
+                l.owned(heap, &mut stack)?;
+                l.free_storage(heap)?;
             }
             K_BOX => push_slot(payload(b))?,
             T_BYTEARRAY => bytearray::ByteArrayLayout::read(heap, b)?.free_storage(heap)?,

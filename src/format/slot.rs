@@ -3,7 +3,7 @@
 use bytecheck::rancor::{Fallible, Source};
 use bytecheck::{CheckBytes, Verify};
 
-use super::{T_BOOL, T_FLOAT, T_INT, T_NONE, T_SET, is_ptr_tag};
+use super::{T_BOOL, T_FLOAT, T_INT, T_NONE, is_ptr_tag};
 use crate::Error;
 use crate::segment::{Mem, Offset};
 
@@ -84,7 +84,6 @@ where
 }
 
 const _: () = assert!(std::mem::size_of::<Slot>() == 16);
-const _: () = assert!(T_SET < 16);
 
 impl Slot {
     pub(crate) const NONE: Slot = Slot {

@@ -12,7 +12,7 @@ use super::bytearray::{BA_PAYLOAD, ByteArrayLayout};
 use super::list::{CHUNK_SLOTS, ListLayout, TABLE_ENTRIES, chunk_cap};
 use super::{
     K_BOX, K_BYTES_DATA, K_LIST_CHUNK, K_LIST_TABLE, K_QUEUE, SEQ_SLOTS, Slot, T_BYTEARRAY,
-    T_BYTES, T_DICT, T_LIST, T_SET, T_STR, T_TUPLE, is_ptr_tag, payload, type_name,
+    T_BYTES, T_DICT, T_FROZENSET, T_LIST, T_SET, T_STR, T_TUPLE, is_ptr_tag, payload, type_name,
 };
 use crate::Error;
 use crate::alloc::{HDR, Heap, QUEUED, ROOT};
@@ -128,6 +128,7 @@ impl Walk<'_> {
                     }
                 }
             }
+            super::T_TYPED => super::typed::TypedLayout::validate(self.heap, b)?,
             T_STR | T_BYTES => {
                 let len = m.u64(payload(b))?;
                 if len > cap - 8 {
@@ -141,19 +142,19 @@ impl Walk<'_> {
                         .map_err(|e| Error::corrupt(o, format!("str is not UTF-8: {e}")))?;
                 }
             }
-            T_TUPLE | T_SET | T_DICT => {
+            T_TUPLE | T_FROZENSET => {
                 let len = m.u64(payload(b))?;
-                let per = if kind == T_DICT { 32 } else { 16 };
-                if len.checked_mul(per).is_none_or(|n| n > cap - 16) {
+                if len.checked_mul(16).is_none_or(|n| n > cap - 16) {
                     return Err(too_long(type_name(kind)));
                 }
                 if m.u64(payload(b).add(8))? != 0 {
                     return Err(Error::corrupt(o, "reserved word is not zero"));
                 }
-                for i in 0..len * per / 16 {
+                for i in 0..len {
                     self.slot(b.add(SEQ_SLOTS + 16 * i))?;
                 }
             }
+            T_DICT | T_SET => super::hashed_check::check(self.heap, b, kind, cap, self)?,
             T_LIST => {
                 if cap < 32 || m.u64(payload(b).add(24))? != 0 {
                     return Err(Error::corrupt(o, "list header malformed"));
@@ -186,6 +187,15 @@ impl Walk<'_> {
             }
         }
         Ok(())
+    }
+}
+
+impl super::hashed_check::Owner for Walk<'_> {
+    fn claim(&mut self, b: Offset, kind: u8) -> Result<u64, Error> {
+        Walk::claim(self, b, Some(kind)).map(|(room, _)| room)
+    }
+    fn slot(&mut self, at: Offset) -> Result<(), Error> {
+        Walk::slot(self, at)
     }
 }
 

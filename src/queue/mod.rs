@@ -9,10 +9,12 @@
 use crate::Error;
 use crate::alloc::{Heap, QUEUED, ROOT, Stats};
 use crate::format::validate::{Report, validate};
-use crate::format::{K_BOX, K_QUEUE, T_BYTEARRAY, T_LIST, free_object, is_ptr_tag, payload};
+use crate::format::{
+    K_BOX, K_QUEUE, T_BYTEARRAY, T_DICT, T_LIST, T_SET, free_object, is_ptr_tag, payload,
+};
 use crate::segment::{Handle, Offset, Word};
 use crate::turn::Turn;
-use crate::value::{BytesMut, ListMut, Value, ValueRef, write_slot};
+use crate::value::{BytesMut, DictMut, ListMut, SetMut, Value, ValueRef, write_slot};
 
 /// The queue's counters, read from the header.
 #[derive(Clone, Copy)]
@@ -57,8 +59,9 @@ impl<'seg> Turn<'seg> {
         q.len.set(r.len);
     }
 
-    /// Writes `v` as a new root object and returns its handle (not queued).
-    fn put_root(&mut self, v: &Value) -> Result<Handle, Error> {
+    /// Writes `v` into the segment and appends it to the message queue.
+    /// Returns the message's handle. On [`Error::OutOfMemory`] nothing changed.
+    pub fn put_message(&mut self, v: &Value) -> Result<Handle, Error> {
         let heap = self.heap();
         let slot = write_slot(&heap, v)?;
         let b = match slot.ptr() {
@@ -69,16 +72,17 @@ impl<'seg> Turn<'seg> {
                 b
             }
         };
-        heap.set_flags(b, ROOT, 0)?;
-        heap.handle(b)
+        self.publish_message(b)
     }
 
-    /// Writes `v` into the segment and appends it to the message queue.
-    /// Returns the message's handle. On [`Error::OutOfMemory`] nothing changed.
-    pub fn put_message(&mut self, v: &Value) -> Result<Handle, Error> {
-        let h = self.put_root(v)?;
+    /// Makes the complete object at `b` a root and appends it to the queue
+    /// (the publishing step of every put); on failure frees it.
+    pub(crate) fn publish_message(&mut self, b: Offset) -> Result<Handle, Error> {
+        let heap = self.heap();
+        heap.set_flags(b, ROOT, 0)?;
+        let h = heap.handle(b)?;
         if let Err(e) = self.enqueue(h) {
-            free_object(&self.heap(), h.offset)?;
+            free_object(&heap, b)?;
             return Err(e);
         }
         Ok(h)
@@ -212,6 +216,35 @@ impl<'seg> Turn<'seg> {
         }
         // SAFETY: a live list block; the view borrows the turn mutably.
         unsafe { ListMut::new(heap, h.offset) }
+    }
+
+    /// The shared dict behind a handle, for mutation.
+    pub fn dict_mut(&mut self, h: Handle) -> Result<DictMut<'_>, Error> {
+        let heap = self.heap();
+        let (_, _, kind) = heap.check_handle(h)?;
+        if kind != T_DICT {
+            return Err(Error::TypeMismatch {
+                expected: "dict",
+                found: crate::format::type_name(kind),
+            });
+        }
+        // SAFETY: a live dict block; the view borrows the turn mutably.
+        Ok(unsafe { DictMut::new(heap, h.offset) })
+    }
+
+    /// The shared set behind a handle, for mutation (a frozen set is
+    /// refused: [`Error::TypeMismatch`]).
+    pub fn set_mut(&mut self, h: Handle) -> Result<SetMut<'_>, Error> {
+        let heap = self.heap();
+        let (_, _, kind) = heap.check_handle(h)?;
+        if kind != T_SET {
+            return Err(Error::TypeMismatch {
+                expected: "set",
+                found: crate::format::type_name(kind),
+            });
+        }
+        // SAFETY: a live set block; the view borrows the turn mutably.
+        Ok(unsafe { SetMut::new(heap, h.offset) })
     }
 
     /// The shared bytearray behind a handle, for mutation.

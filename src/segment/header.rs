@@ -40,15 +40,34 @@ pub(crate) struct TurnWords {
     pub(crate) next_ticket: Line<AtomicU32>,
     /// The ticket whose owner holds (or may take) the turn; futex word.
     pub(crate) now_serving: Line<AtomicU32>,
-    /// `pid << 32 | ticket` of the process inside the turn, or 0.
-    pub(crate) holder: Line<AtomicU64>,
     /// Number of waiters asleep on `now_serving`.
     pub(crate) sleepers: Line<AtomicU32>,
     /// Per ticket slot (`ticket % MAX_PROCS`): `ticket + 1` once the waiter
     /// holding that ticket gave up (timeout), else anything else.
     pub(crate) abandoned: [AtomicU64; MAX_PROCS],
-    /// Per ticket slot: `pid << 32 | ticket` of the waiter holding it.
-    pub(crate) waiters: [AtomicU64; MAX_PROCS],
+}
+
+/// Ticket state in a process record: no ticket.
+pub(crate) const IDLE: u64 = 0;
+/// Ticket state: waiting for the turn with the ticket in the low 32 bits.
+pub(crate) const WAITING: u64 = 1;
+/// Ticket state: inside the turn.
+pub(crate) const ENTERED: u64 = 2;
+/// Ticket state: gave the ticket up (timeout); the `abandoned` mark decides.
+pub(crate) const ABANDONED: u64 = 3;
+
+/// One attachment's record, on a 64-byte line of its own: only its process
+/// writes it on the fast path, so taking and releasing the turn moves no
+/// line but `next_ticket` and `now_serving`.
+#[derive(CheckBytes)]
+#[repr(C, align(64))]
+pub(crate) struct ProcRecord {
+    /// Pid of the attached process (0 = free record).
+    pub(crate) pid: AtomicU32,
+    /// Zero.
+    pub(crate) reserved: u32,
+    /// `state << 32 | ticket` (`IDLE`, `WAITING`, `ENTERED`, `ABANDONED`).
+    pub(crate) ticket: AtomicU64,
 }
 
 /// The allocator's state (see `alloc`). Changed only inside a turn; the
@@ -128,8 +147,8 @@ pub(crate) struct Header {
     pub(crate) alloc: AllocState,
     /// The message queue.
     pub(crate) queue: QueueState,
-    /// Pids of attached processes (0 = free slot).
-    pub(crate) procs: [AtomicU32; MAX_PROCS],
+    /// The attachments (free records have pid 0).
+    pub(crate) procs: [ProcRecord; MAX_PROCS],
 }
 
 /// Where the heap starts: the header rounded up to a page.
@@ -213,147 +232,154 @@ mod tests {
                 offset_of!(Header, turn),
                 128,
                 size_of::<TurnWords>(),
-                4608,
+                2432,
             ),
             (
                 "turn.next_ticket",
                 offset_of!(Header, turn.next_ticket),
                 128,
-                size_of::<Line<AtomicU32>>(),
+                128,
                 128,
             ),
             (
                 "turn.now_serving",
                 offset_of!(Header, turn.now_serving),
                 256,
-                size_of::<Line<AtomicU32>>(),
                 128,
-            ),
-            (
-                "turn.holder",
-                offset_of!(Header, turn.holder),
-                384,
-                size_of::<Line<AtomicU64>>(),
                 128,
             ),
             (
                 "turn.sleepers",
                 offset_of!(Header, turn.sleepers),
-                512,
-                size_of::<Line<AtomicU32>>(),
+                384,
+                128,
                 128,
             ),
             (
                 "turn.abandoned",
                 offset_of!(Header, turn.abandoned),
-                640,
-                size_of::<[AtomicU64; MAX_PROCS]>(),
-                2048,
-            ),
-            (
-                "turn.waiters",
-                offset_of!(Header, turn.waiters),
-                2688,
-                size_of::<[AtomicU64; MAX_PROCS]>(),
+                512,
+                size_of::<[u64; MAX_PROCS]>(),
                 2048,
             ),
             (
                 "alloc",
                 offset_of!(Header, alloc),
-                4736,
+                2560,
                 size_of::<AllocState>(),
                 1616,
             ),
-            ("alloc.top", offset_of!(Header, alloc.top), 4736, 8, 8),
+            ("alloc.top", offset_of!(Header, alloc.top), 2560, 8, 8),
             (
                 "alloc.top_prev_alloc",
                 offset_of!(Header, alloc.top_prev_alloc),
-                4744,
+                2568,
                 8,
                 8,
             ),
-            ("alloc.used", offset_of!(Header, alloc.used), 4752, 8, 8),
-            ("alloc.blocks", offset_of!(Header, alloc.blocks), 4760, 8, 8),
+            ("alloc.used", offset_of!(Header, alloc.used), 2576, 8, 8),
+            ("alloc.blocks", offset_of!(Header, alloc.blocks), 2584, 8, 8),
             (
                 "alloc.next_gen",
                 offset_of!(Header, alloc.next_gen),
-                4768,
+                2592,
                 8,
                 8,
             ),
             (
                 "alloc.small_map",
                 offset_of!(Header, alloc.small_map),
-                4776,
+                2600,
                 8,
                 8,
             ),
             (
                 "alloc.large_map",
                 offset_of!(Header, alloc.large_map),
-                4784,
+                2608,
                 8,
                 8,
             ),
             (
                 "alloc.free_in_bins",
                 offset_of!(Header, alloc.free_in_bins),
-                4792,
+                2616,
                 8,
                 8,
             ),
             (
                 "alloc.small",
                 offset_of!(Header, alloc.small),
-                4800,
+                2624,
                 size_of::<[u64; NSMALL]>(),
                 512,
             ),
             (
                 "alloc.large",
                 offset_of!(Header, alloc.large),
-                5312,
+                3136,
                 size_of::<[u64; NLARGE]>(),
                 512,
             ),
             (
                 "alloc.fast_map",
                 offset_of!(Header, alloc.fast_map),
-                5824,
+                3648,
                 8,
                 8,
             ),
             (
                 "alloc.fast_bytes",
                 offset_of!(Header, alloc.fast_bytes),
-                5832,
+                3656,
                 8,
                 8,
             ),
             (
                 "alloc.fast",
                 offset_of!(Header, alloc.fast),
-                5840,
+                3664,
                 size_of::<[u64; NSMALL]>(),
                 512,
             ),
             (
                 "queue",
                 offset_of!(Header, queue),
-                6352,
+                4176,
                 size_of::<QueueState>(),
                 32,
             ),
-            ("queue.ring", offset_of!(Header, queue.ring), 6352, 8, 8),
-            ("queue.cap", offset_of!(Header, queue.cap), 6360, 8, 8),
-            ("queue.head", offset_of!(Header, queue.head), 6368, 8, 8),
-            ("queue.len", offset_of!(Header, queue.len), 6376, 8, 8),
+            ("queue.ring", offset_of!(Header, queue.ring), 4176, 8, 8),
+            ("queue.cap", offset_of!(Header, queue.cap), 4184, 8, 8),
+            ("queue.head", offset_of!(Header, queue.head), 4192, 8, 8),
+            ("queue.len", offset_of!(Header, queue.len), 4200, 8, 8),
             (
                 "procs",
                 offset_of!(Header, procs),
-                6384,
-                size_of::<[AtomicU32; MAX_PROCS]>(),
-                1024,
+                4224,
+                size_of::<[ProcRecord; MAX_PROCS]>(),
+                16384,
+            ),
+            (
+                "procs[0].pid",
+                offset_of!(Header, procs) + offset_of!(ProcRecord, pid),
+                4224,
+                4,
+                4,
+            ),
+            (
+                "procs[0].ticket",
+                offset_of!(Header, procs) + offset_of!(ProcRecord, ticket),
+                4232,
+                8,
+                8,
+            ),
+            (
+                "procs[1]",
+                offset_of!(Header, procs) + size_of::<ProcRecord>(),
+                4288,
+                64,
+                64,
             ),
         ];
         for &(name, off, want_off, size, want_size) in fields {
@@ -364,9 +390,9 @@ mod tests {
         assert_eq!(size_of::<Line<AtomicU32>>(), 128);
         assert_eq!(size_of::<Line<AtomicU64>>(), 128);
         assert_eq!(std::mem::align_of::<Header>(), 128);
-        // 7408 bytes of fields, padded to a multiple of 128.
-        assert_eq!(size_of::<Header>(), 7424);
-        assert_eq!(HEAP_START, 8192);
+        // 20608 bytes of fields (a multiple of 128 already).
+        assert_eq!(size_of::<Header>(), 20608);
+        assert_eq!(HEAP_START, 24576);
         assert_eq!(MAGIC, *b"SHMHEAP\0");
         assert_eq!(VERSION, 1);
         assert_eq!((MAX_PROCS, NSMALL, NLARGE), (256, 64, 64));

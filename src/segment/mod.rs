@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::Ordering;
 
+pub(crate) use header::{ABANDONED, ENTERED, IDLE, ProcRecord, WAITING};
 pub(crate) use header::{
     AllocState, HEAP_START, Header, MAX_PROCS, NLARGE, NSMALL, QueueState, TurnWords,
 };
@@ -149,11 +150,13 @@ pub struct Segment {
     // Keeps the memory behind `mem` alive; dropped last.
     region: Region,
     backing: Backing,
-    proc_slot: usize,
+    pub(crate) proc_slot: usize,
     pub(crate) pid: u32,
     /// Serialises the turns of this process's threads: a process holds at
     /// most one ticket per `Segment`, so the ticket ring never overflows.
     pub(crate) local: Mutex<Local>,
+    /// Typed snapshots (offset, generation) this process has validated.
+    pub(crate) checked: Mutex<std::collections::HashSet<(u64, u64)>>,
 }
 
 /// Process-local turn state, behind [`Segment::local`].
@@ -300,6 +303,7 @@ impl Segment {
             proc_slot: usize::MAX,
             pid: os::current_pid(),
             local: Mutex::new(Local::default()),
+            checked: Mutex::new(Default::default()),
         }
     }
 
@@ -467,13 +471,20 @@ impl Segment {
     fn register(&mut self) -> Result<(), Error> {
         let max = self.header().max_procs as usize;
         let procs = &self.header().procs;
-        for (i, slot) in procs.iter().enumerate().take(max) {
-            let cur = slot.load(Ordering::Relaxed);
-            if (cur == 0 || !os::pid_alive(cur))
-                && slot
+        for (i, rec) in procs.iter().enumerate().take(max) {
+            let cur = rec.pid.load(Ordering::Relaxed);
+            // A dead process's record is reused only once it holds no
+            // ticket the turn still has to pass (see `turn`).
+            let state = rec.ticket.load(Ordering::SeqCst) >> 32;
+            let free = cur == 0
+                || (matches!(state, header::IDLE | header::ABANDONED) && !os::pid_alive(cur));
+            if free
+                && rec
+                    .pid
                     .compare_exchange(cur, self.pid, Ordering::AcqRel, Ordering::Relaxed)
                     .is_ok()
             {
+                rec.ticket.store(header::IDLE, Ordering::SeqCst);
                 self.proc_slot = i;
                 return Ok(());
             }
@@ -506,7 +517,7 @@ impl Segment {
         self.header()
             .procs
             .iter()
-            .map(|p| p.load(Ordering::Relaxed))
+            .map(|p| p.pid.load(Ordering::Relaxed))
             .filter(|&p| p != 0)
             .collect()
     }
@@ -531,7 +542,7 @@ impl Segment {
 impl Drop for Segment {
     fn drop(&mut self) {
         if self.proc_slot != usize::MAX {
-            let _ = self.header().procs[self.proc_slot].compare_exchange(
+            let _ = self.header().procs[self.proc_slot].pid.compare_exchange(
                 self.pid,
                 0,
                 Ordering::AcqRel,

@@ -12,10 +12,12 @@
 //! t + 1`); whoever finds the turn at an abandoned ticket (the releaser, or
 //! the waiter itself if the turn reached it during the give-up) claims the
 //! mark with one compare-exchange and passes the turn on, so a timed-out
-//! waiter never enters and never blocks the queue. While sleeping, a waiter
-//! checks every [`LIVENESS_PERIOD`] that the process the turn belongs to is
-//! alive: a dead holder gives [`Error::PeerDied`]; a dead waiter whose ticket
-//! came up is skipped.
+//! waiter never enters and never blocks the queue. Each attachment also
+//! writes its ticket and state (waiting, entered, abandoned) into its own
+//! record in the process table, a cache line nobody else writes: while
+//! sleeping, a waiter checks every [`LIVENESS_PERIOD`] that the process the
+//! current ticket belongs to is alive; a dead holder gives
+//! [`Error::PeerDied`], a dead waiter's ticket is given up on its behalf.
 
 use std::sync::atomic::Ordering::SeqCst;
 use std::sync::{MutexGuard, TryLockError};
@@ -23,7 +25,10 @@ use std::time::{Duration, Instant};
 
 use crate::Error;
 use crate::os;
-use crate::segment::{AllocState, Local, MAX_PROCS, Mem, QueueState, Segment, TurnWords};
+use crate::segment::{
+    ABANDONED, AllocState, ENTERED, IDLE, Local, MAX_PROCS, Mem, ProcRecord, QueueState, Segment,
+    TurnWords, WAITING,
+};
 
 /// How often a sleeping waiter checks that the turn's owner is alive: a
 /// peer's death is reported within about this time.
@@ -58,13 +63,19 @@ fn slot(t: u32) -> usize {
     t as usize % MAX_PROCS
 }
 
-fn pack(pid: u32, t: u32) -> u64 {
-    (pid as u64) << 32 | t as u64
+fn pack(state: u64, t: u32) -> u64 {
+    state << 32 | t as u64
 }
 
 impl Segment {
     fn words(&self) -> &TurnWords {
         &self.header().turn
+    }
+
+    /// This attachment's record (its own line: written on the fast path
+    /// without moving anyone else's cache lines).
+    fn record(&self) -> &ProcRecord {
+        &self.header().procs[self.proc_slot]
     }
 
     /// Waits (as long as it takes) for this process's turn.
@@ -98,7 +109,7 @@ impl Segment {
     }
 
     fn enter<'a>(&'a self, t: u32, guard: MutexGuard<'a, Local>) -> Turn<'a> {
-        self.words().holder.v.store(pack(self.pid, t), SeqCst);
+        self.record().ticket.store(pack(ENTERED, t), SeqCst);
         Turn {
             seg: self,
             ticket: t,
@@ -117,11 +128,12 @@ impl Segment {
                     .compare_exchange(t as u64 + 1, 0, SeqCst, SeqCst)
                     .is_ok() =>
             {
+                self.record().ticket.store(pack(WAITING, t), SeqCst);
                 t
             }
             _ => {
                 let t = w.next_ticket.v.fetch_add(1, SeqCst);
-                w.waiters[slot(t)].store(pack(self.pid, t), SeqCst);
+                self.record().ticket.store(pack(WAITING, t), SeqCst);
                 t
             }
         };
@@ -148,7 +160,11 @@ impl Segment {
         match r {
             Ok(()) => Ok(self.enter(t, guard)),
             Err(e) => {
-                if self.abandon(t) {
+                let pending = self.abandon(t);
+                self.record()
+                    .ticket
+                    .store(pack(if pending { ABANDONED } else { IDLE }, t), SeqCst);
+                if pending {
                     guard.abandoned = Some(t);
                 }
                 Err(e)
@@ -182,28 +198,27 @@ impl Segment {
 
     /// Checks that whoever the turn belongs to (ticket `s`) is alive.
     fn check_owner(&self, s: u32) -> Result<(), Error> {
-        let w = self.words();
-        let h = w.holder.v.load(SeqCst);
-        if h != 0 && h as u32 == s {
-            let pid = (h >> 32) as u32;
-            if !os::pid_alive(pid) {
-                return Err(Error::PeerDied { pid });
+        let max = self.header().max_procs as usize;
+        for rec in self.header().procs.iter().take(max) {
+            let v = rec.ticket.load(SeqCst);
+            if v as u32 != s {
+                continue;
             }
-            return Ok(());
-        }
-        // Not entered yet: is the waiter that holds ticket `s` alive?
-        let wv = w.waiters[slot(s)].load(SeqCst);
-        if wv as u32 == s && wv != 0 {
-            let pid = (wv >> 32) as u32;
-            if !os::pid_alive(pid)
-                && w.waiters[slot(s)]
-                    .compare_exchange(wv, 0, SeqCst, SeqCst)
-                    .is_ok()
-                && w.now_serving.v.load(SeqCst) == s
-                && w.holder.v.load(SeqCst) as u32 != s
-            {
-                // We claimed the dead waiter's turn; pass it on.
-                self.pass_on(s);
+            let pid = rec.pid.load(SeqCst);
+            match v >> 32 {
+                ENTERED if !os::pid_alive(pid) => return Err(Error::PeerDied { pid }),
+                WAITING if !os::pid_alive(pid) => {
+                    // It died waiting: give its ticket up on its behalf
+                    // (the same protocol as a timeout, so exactly one party
+                    // passes the turn on).
+                    let _ = rec
+                        .ticket
+                        .compare_exchange(v, pack(ABANDONED, s), SeqCst, SeqCst);
+                    self.abandon(s);
+                    return Ok(());
+                }
+                ENTERED | WAITING => return Ok(()),
+                _ => {}
             }
         }
         Ok(())
@@ -237,9 +252,13 @@ impl Segment {
             if w.sleepers.v.load(SeqCst) > 0 {
                 os::futex_wake_all(&w.now_serving.v);
             }
-            if w.abandoned[slot(n)]
-                .compare_exchange(n as u64 + 1, 0, SeqCst, SeqCst)
-                .is_ok()
+            // Load first: the marks' lines stay shared (unmoved) in the
+            // common case of no abandoned ticket.
+            let mark = &w.abandoned[slot(n)];
+            if mark.load(SeqCst) == n as u64 + 1
+                && mark
+                    .compare_exchange(n as u64 + 1, 0, SeqCst, SeqCst)
+                    .is_ok()
             {
                 t = n;
                 continue;
@@ -251,9 +270,13 @@ impl Segment {
 
 impl Drop for Turn<'_> {
     fn drop(&mut self) {
-        let w = self.seg.words();
-        w.holder.v.store(0, SeqCst);
+        // Pass on first: a process that dies between the two leaves a record
+        // naming an old ticket, which no waiter looks for.
         self.seg.pass_on(self.ticket);
+        self.seg
+            .record()
+            .ticket
+            .store(pack(IDLE, self.ticket), SeqCst);
     }
 }
 

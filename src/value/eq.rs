@@ -28,6 +28,8 @@ pub(crate) enum Shape<'a> {
     List(usize),
     Set(usize),
     Dict(usize),
+    /// A typed snapshot: fingerprint and archive bytes (equal iff both are).
+    Typed(u64, &'a [u8]),
 }
 
 /// A value that can be compared like Python's: `&Value` or `ValueRef`.
@@ -36,10 +38,23 @@ pub(crate) trait Py: Sized + Copy {
     fn type_name(self) -> &'static str;
     /// The shape, borrowing from `self`'s data.
     fn view<'a>(&'a self) -> Shape<'a>;
-    /// Item `i` of a tuple, list or set (in stored order).
+    /// Item `i` of a tuple or list (in stored order).
     fn item(self, i: usize) -> Result<Self, Error>;
-    /// Entry `i` of a dict.
-    fn entry(self, i: usize) -> Result<(Self, Self), Error>;
+    /// Whether [`Py::find`] is a hashed lookup (a dict or set in a segment).
+    fn hashed(self) -> bool;
+    /// Calls `f` with each member of a set (twice: as key and value) or
+    /// each key and value of a dict, in order, until it returns false;
+    /// returns whether it went through.
+    fn each(self, f: &mut dyn FnMut(Self, Self) -> Result<bool, Error>) -> Result<bool, Error>;
+    /// The member of a set equal to `k`, or the value of key `k` in a dict.
+    fn find<K: Py>(self, k: K, depth: u32) -> Result<Option<Self>, Error>;
+}
+
+fn not_a_container<T>(found: &'static str) -> Result<T, Error> {
+    Err(Error::TypeMismatch {
+        expected: "dict or set",
+        found,
+    })
 }
 
 impl Py for &Value {
@@ -56,13 +71,14 @@ impl Py for &Value {
             Value::Bytes(b) | Value::ByteArray(b) => Shape::Bytes(b),
             Value::Tuple(v) => Shape::Tuple(v.len()),
             Value::List(v) => Shape::List(v.len()),
-            Value::Set(v) => Shape::Set(v.len()),
+            Value::Set(v) | Value::FrozenSet(v) => Shape::Set(v.len()),
             Value::Dict(v) => Shape::Dict(v.len()),
+            Value::Typed(t) => Shape::Typed(t.fingerprint, &t.bytes),
         }
     }
     fn item(self, i: usize) -> Result<Self, Error> {
         match self {
-            Value::Tuple(v) | Value::List(v) | Value::Set(v) => {
+            Value::Tuple(v) | Value::List(v) | Value::Set(v) | Value::FrozenSet(v) => {
                 v.get(i).ok_or(Error::IndexOutOfRange {
                     index: i,
                     len: v.len(),
@@ -74,17 +90,49 @@ impl Py for &Value {
             }),
         }
     }
-    fn entry(self, i: usize) -> Result<(Self, Self), Error> {
+    fn hashed(self) -> bool {
+        false
+    }
+    fn each(self, f: &mut dyn FnMut(Self, Self) -> Result<bool, Error>) -> Result<bool, Error> {
         match self {
-            Value::Dict(v) => v.get(i).map(|(k, v)| (k, v)).ok_or(Error::IndexOutOfRange {
-                index: i,
-                len: v.len(),
-            }),
-            _ => Err(Error::TypeMismatch {
-                expected: "dict",
-                found: Value::type_name(self),
-            }),
+            Value::Set(v) | Value::FrozenSet(v) => {
+                for x in v {
+                    if !f(x, x)? {
+                        return Ok(false);
+                    }
+                }
+            }
+            Value::Dict(v) => {
+                for (k, x) in v {
+                    if !f(k, x)? {
+                        return Ok(false);
+                    }
+                }
+            }
+            _ => return not_a_container(Value::type_name(self)),
         }
+        Ok(true)
+    }
+    fn find<K: Py>(self, k: K, depth: u32) -> Result<Option<Self>, Error> {
+        match self {
+            Value::Set(v) | Value::FrozenSet(v) => {
+                for x in v {
+                    if eq(x, k, depth)? {
+                        return Ok(Some(x));
+                    }
+                }
+            }
+            // A repeated key: the last value counts (as when written).
+            Value::Dict(v) => {
+                for (k2, x) in v.iter().rev() {
+                    if eq(k2, k, depth)? {
+                        return Ok(Some(x));
+                    }
+                }
+            }
+            _ => return not_a_container(Value::type_name(self)),
+        }
+        Ok(None)
     }
 }
 
@@ -104,26 +152,54 @@ impl<'t> Py for ValueRef<'t> {
             ValueRef::List(l) => Shape::List(l.len()),
             ValueRef::Set(s) => Shape::Set(s.len()),
             ValueRef::Dict(d) => Shape::Dict(d.len()),
+            // An archive that cannot be read compares unequal to everything.
+            ValueRef::Typed(t) => Shape::Typed(t.fingerprint(), t.as_bytes().unwrap_or(&[])),
         }
     }
     fn item(self, i: usize) -> Result<Self, Error> {
         match self {
             ValueRef::Tuple(t) => t.get(i),
             ValueRef::List(l) => l.get(i),
-            ValueRef::Set(s) => s.member(i),
             _ => Err(Error::TypeMismatch {
                 expected: "sequence",
                 found: ValueRef::type_name(&self),
             }),
         }
     }
-    fn entry(self, i: usize) -> Result<(Self, Self), Error> {
+    fn hashed(self) -> bool {
         match self {
-            ValueRef::Dict(d) => d.entry(i),
-            _ => Err(Error::TypeMismatch {
-                expected: "dict",
-                found: ValueRef::type_name(&self),
-            }),
+            ValueRef::Dict(_) => true,
+            ValueRef::Set(s) => s.is_hashed(),
+            _ => false,
+        }
+    }
+    fn each(self, f: &mut dyn FnMut(Self, Self) -> Result<bool, Error>) -> Result<bool, Error> {
+        match self {
+            ValueRef::Set(s) => {
+                for x in s.iter() {
+                    let x = x?;
+                    if !f(x, x)? {
+                        return Ok(false);
+                    }
+                }
+            }
+            ValueRef::Dict(d) => {
+                for kv in d.iter() {
+                    let (k, x) = kv?;
+                    if !f(k, x)? {
+                        return Ok(false);
+                    }
+                }
+            }
+            _ => return not_a_container(ValueRef::type_name(&self)),
+        }
+        Ok(true)
+    }
+    fn find<K: Py>(self, k: K, depth: u32) -> Result<Option<Self>, Error> {
+        match self {
+            ValueRef::Set(s) => s.find_py(k, depth),
+            ValueRef::Dict(d) => d.find_py(k, depth),
+            _ => not_a_container(ValueRef::type_name(&self)),
         }
     }
 }
@@ -192,6 +268,7 @@ pub(crate) fn eq<A: Py, B: Py>(a: A, b: B, depth: u32) -> Result<bool, Error> {
         (Shape::Num(x), Shape::Num(y)) => num_eq(x, y),
         (Shape::Str(x), Shape::Str(y)) => x == y,
         (Shape::Bytes(x), Shape::Bytes(y)) => x == y,
+        (Shape::Typed(f, x), Shape::Typed(g, y)) => f == g && x == y,
         (Shape::Tuple(n), Shape::Tuple(m)) | (Shape::List(n), Shape::List(m)) => {
             if n != m {
                 return Ok(false);
@@ -203,57 +280,45 @@ pub(crate) fn eq<A: Py, B: Py>(a: A, b: B, depth: u32) -> Result<bool, Error> {
             }
             true
         }
+        // Two shared (hashed) containers hold distinct keys: equal sizes
+        // and one inclusion suffice. A local one may repeat a key, so both
+        // inclusions are checked.
         (Shape::Set(n), Shape::Set(m)) => {
-            if n != m {
-                return Ok(false);
+            if a.hashed() && b.hashed() {
+                n == m && included(a, b, false, d)?
+            } else {
+                included(a, b, false, d)? && included(b, a, false, d)?
             }
-            for i in 0..n {
-                if !set_has(b, m, a.item(i)?, d)? {
-                    return Ok(false);
-                }
-            }
-            true
         }
         (Shape::Dict(n), Shape::Dict(m)) => {
-            if n != m {
-                return Ok(false);
+            if a.hashed() && b.hashed() {
+                n == m && included(a, b, true, d)?
+            } else {
+                included(a, b, true, d)? && included(b, a, true, d)?
             }
-            for i in 0..n {
-                let (k, v) = a.entry(i)?;
-                match dict_find(b, m, k, d)? {
-                    Some(w) if eq(v, w, d)? => {}
-                    _ => return Ok(false),
-                }
-            }
-            true
         }
         _ => false,
     })
 }
 
-fn set_has<S: Py, K: Py>(set: S, n: usize, k: K, depth: u32) -> Result<bool, Error> {
-    for j in 0..n {
-        if eq(set.item(j)?, k, depth)? {
+/// Whether every member (key) of `x` is in `y` (with an equal value, for
+/// dicts: `values`).
+fn included<X: Py, Y: Py>(x: X, y: Y, values: bool, depth: u32) -> Result<bool, Error> {
+    x.each(&mut |k, v| {
+        let Some(w) = y.find(k, depth)? else {
+            return Ok(false);
+        };
+        if !values {
             return Ok(true);
         }
-    }
-    Ok(false)
-}
-
-/// The value of key `k` in the dict `dict` of `n` entries (linear search).
-pub(crate) fn dict_find<D: Py, K: Py>(
-    dict: D,
-    n: usize,
-    k: K,
-    depth: u32,
-) -> Result<Option<D>, Error> {
-    for j in 0..n {
-        let (k2, v) = dict.entry(j)?;
-        if eq(k2, k, depth)? {
-            return Ok(Some(v));
-        }
-    }
-    Ok(None)
+        // A local dict may repeat a key: its last value counts.
+        let v = if x.hashed() {
+            v
+        } else {
+            x.find(k, depth)?.unwrap_or(v)
+        };
+        eq(v, w, depth)
+    })
 }
 
 /// `a < b` under Python's rules: numbers across int/float/bool, str, bytes,
@@ -304,6 +369,33 @@ pub(crate) fn hash<P: Py>(v: P, depth: u32) -> Result<u64, Error> {
                 hs.push(hash(v.item(i)?, d)?);
             }
             hash::combine(hs.into_iter(), true)
+        }
+        Shape::Set(_) if v.type_name() == "frozenset" => {
+            // Unordered; members that are equal (a local value may repeat
+            // one) count once, as in the written frozenset.
+            let mut hs: Vec<(u64, P)> = Vec::new();
+            v.each(&mut |m, _| {
+                hs.push((hash(m, d)?, m));
+                Ok(true)
+            })?;
+            hs.sort_by_key(|x| x.0);
+            let mut distinct = Vec::with_capacity(hs.len());
+            for (i, &(h, m)) in hs.iter().enumerate() {
+                let mut seen = false;
+                for &(h2, m2) in hs[..i].iter().rev() {
+                    if h2 != h {
+                        break;
+                    }
+                    if eq(m2, m, d)? {
+                        seen = true;
+                        break;
+                    }
+                }
+                if !seen {
+                    distinct.push(h);
+                }
+            }
+            hash::combine(distinct.into_iter(), false)
         }
         _ => {
             return Err(Error::Unhashable {

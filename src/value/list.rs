@@ -10,11 +10,13 @@ use std::ops::{Range, RangeBounds};
 
 use super::bytes::BytesMut;
 use super::eq::lt;
-use super::{ListRef, Value, ValueRef, copy_slot, free_slot, into_slot, write_slot};
+use super::{
+    DictMut, ListRef, SetMut, Value, ValueRef, copy_slot, free_slot, into_slot, write_slot,
+};
 use crate::Error;
 use crate::alloc::Heap;
 use crate::format::list::{Cursor, ListLayout};
-use crate::format::{Slot, T_BOOL, T_BYTEARRAY, T_FLOAT, T_INT, T_LIST, type_name};
+use crate::format::{Slot, T_BOOL, T_BYTEARRAY, T_DICT, T_FLOAT, T_INT, T_LIST, T_SET, type_name};
 use crate::segment::{Handle, Offset};
 
 /// Resolves a range against a length, Python-slice style but strict:
@@ -379,11 +381,11 @@ impl<'t> ListMut<'t> {
         // SAFETY: read while we hold the turn mutably; the views die before
         // anything is written.
         let v = unsafe { ValueRef::from_object(self.heap, src.offset, kind)? };
-        let n = match v {
-            ValueRef::List(l) => l.len(),
-            ValueRef::Tuple(t) => t.len(),
-            ValueRef::Set(s) => s.len(),
-            ValueRef::Dict(d) => d.len(),
+        let items: Box<dyn Iterator<Item = Result<ValueRef<'_>, Error>>> = match v {
+            ValueRef::List(l) => Box::new(l.iter()),
+            ValueRef::Tuple(t) => Box::new(t.iter()),
+            ValueRef::Set(s) => Box::new(s.iter()),
+            ValueRef::Dict(d) => Box::new(d.keys()),
             other => {
                 return Err(Error::TypeMismatch {
                     expected: "list, tuple, set or dict",
@@ -391,12 +393,8 @@ impl<'t> ListMut<'t> {
                 });
             }
         };
-        let mut slots = Vec::with_capacity(n);
-        for i in 0..n {
-            let item = match v {
-                ValueRef::Dict(d) => d.entry(i).map(|(k, _)| k),
-                _ => super::eq::Py::item(v, i),
-            };
+        let mut slots = Vec::with_capacity(items.size_hint().0);
+        for item in items {
             match item.and_then(|item| copy_slot(&self.heap, item)) {
                 Ok(s) => slots.push(s),
                 Err(e) => {
@@ -606,6 +604,35 @@ impl<'t> ListMut<'t> {
         self.heap.live(b)?;
         // SAFETY: a live bytearray block, borrowed mutably through `self`.
         Ok(unsafe { BytesMut::new(self.heap, b) })
+    }
+
+    /// The object at item `i`, checked to be of kind `tag`.
+    fn object_at(&self, i: usize, tag: u8) -> Result<Offset, Error> {
+        let l = self.layout()?;
+        let (_, s) = self.slot_at(&l, i)?;
+        if s.tag != tag {
+            return Err(Error::TypeMismatch {
+                expected: type_name(tag),
+                found: type_name(s.tag),
+            });
+        }
+        let b = Offset::new(s.payload);
+        self.heap.live(b)?;
+        Ok(b)
+    }
+
+    /// The dict item `i`, for mutation in place.
+    pub fn dict_mut(&mut self, i: usize) -> Result<DictMut<'_>, Error> {
+        let b = self.object_at(i, T_DICT)?;
+        // SAFETY: a live dict block, borrowed mutably through `self`.
+        Ok(unsafe { DictMut::new(self.heap, b) })
+    }
+
+    /// The set item `i`, for mutation in place.
+    pub fn set_mut(&mut self, i: usize) -> Result<SetMut<'_>, Error> {
+        let b = self.object_at(i, T_SET)?;
+        // SAFETY: a live set block, borrowed mutably through `self`.
+        Ok(unsafe { SetMut::new(self.heap, b) })
     }
 
     /// The list item `i`, itself a mutable shared list.

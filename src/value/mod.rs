@@ -1,14 +1,19 @@
 //! Owned values, the `value!` macro, and the views into a segment.
 
 mod bytes;
+mod dict;
 mod eq;
+mod hashed;
 pub(crate) mod list;
+mod set;
 mod view;
 mod write;
 
 pub use bytes::BytesMut;
+pub use dict::{DictIter, DictMut, DictRef};
 pub use list::ListMut;
-pub use view::{DictRef, ListIter, ListRef, SetRef, TupleRef, ValueRef};
+pub use set::{Members, SetIter, SetMut, SetRef};
+pub use view::{ListIter, ListRef, TupleRef, TypedRef, ValueRef};
 
 pub(crate) use eq::{hash_value, py_eq};
 pub(crate) use write::{copy_slot, free_slot, into_slot, write_slot};
@@ -40,8 +45,45 @@ pub enum Value {
     List(Vec<Value>),
     /// A mapping, in insertion order.
     Dict(Vec<(Value, Value)>),
-    /// A set of hashable values.
+    /// A mutable set of hashable values (written as a shared set that
+    /// [`crate::SetMut`] changes in place).
     Set(Vec<Value>),
+    /// An immutable set of hashable values (Python's `frozenset`; itself
+    /// hashable, so it can be a dict key or a set member).
+    FrozenSet(Vec<Value>),
+    /// A typed snapshot: the rkyv archive of a Rust value and the
+    /// fingerprint of its type (see [`TypedValue`]).
+    Typed(TypedValue),
+}
+
+/// An owned rkyv archive of a Rust value, tagged with its type's
+/// fingerprint: what a typed snapshot is outside a segment. Make one with
+/// [`TypedValue::new`]; read it with [`TypedValue::access`].
+#[derive(Clone, Debug)]
+pub struct TypedValue {
+    pub(crate) fingerprint: u64,
+    pub(crate) root: u64,
+    pub(crate) bytes: rkyv::util::AlignedVec<16>,
+}
+
+impl PartialEq for TypedValue {
+    fn eq(&self, other: &TypedValue) -> bool {
+        self.fingerprint == other.fingerprint
+            && self.root == other.root
+            && self.bytes.as_slice() == other.bytes.as_slice()
+    }
+}
+
+impl TypedValue {
+    /// The fingerprint of the archived type.
+    pub fn fingerprint(&self) -> u64 {
+        self.fingerprint
+    }
+
+    /// The archive's bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes
+    }
 }
 
 impl Value {
@@ -74,6 +116,8 @@ impl Value {
             Value::List(_) => "list",
             Value::Dict(_) => "dict",
             Value::Set(_) => "set",
+            Value::FrozenSet(_) => "frozenset",
+            Value::Typed(_) => "typed",
         }
     }
 }
@@ -273,5 +317,7 @@ mod tests {
     }
 }
 
+#[cfg(test)]
+mod dict_tests;
 #[cfg(test)]
 mod list_tests;

@@ -2,15 +2,16 @@
 
 use std::marker::PhantomData;
 
-use super::Value;
-use super::eq::{MAX_DEPTH, dict_find, eq, hash};
+use super::eq::{MAX_DEPTH, eq};
+use super::{DictRef, SetRef, Value};
 use crate::Error;
 use crate::alloc::Heap;
 use crate::format::bytearray::ByteArrayLayout;
 use crate::format::list::{Cursor, ListLayout};
+use crate::format::typed::TypedLayout;
 use crate::format::{
-    SEQ_SLOTS, Slot, T_BOOL, T_BYTEARRAY, T_BYTES, T_DICT, T_FLOAT, T_INT, T_LIST, T_NONE, T_SET,
-    T_STR, T_TUPLE, payload, type_name,
+    SEQ_SLOTS, Slot, T_BOOL, T_BYTEARRAY, T_BYTES, T_DICT, T_FLOAT, T_FROZENSET, T_INT, T_LIST,
+    T_NONE, T_SET, T_STR, T_TUPLE, T_TYPED, payload, type_name,
 };
 use crate::segment::Offset;
 
@@ -40,6 +41,8 @@ pub enum ValueRef<'t> {
     Dict(DictRef<'t>),
     /// A frozen set.
     Set(SetRef<'t>),
+    /// A typed snapshot (read it with [`ValueRef::as_archived`]).
+    Typed(TypedRef<'t>),
 }
 
 fn mismatch<T>(expected: &'static str, found: &ValueRef<'_>) -> Result<T, Error> {
@@ -118,8 +121,17 @@ impl<'t> ValueRef<'t> {
                 ValueRef::ByteArray(unsafe { l.bytes(&heap)? })
             }
             T_TUPLE => ValueRef::Tuple(TupleRef::new(heap, b, seq(16)?)),
-            T_SET => ValueRef::Set(SetRef(TupleRef::new(heap, b, seq(16)?))),
-            T_DICT => ValueRef::Dict(DictRef(TupleRef::new(heap, b, seq(32)?))),
+            T_FROZENSET => ValueRef::Set(SetRef::frozen(heap, TupleRef::new(heap, b, seq(16)?))),
+            T_SET => ValueRef::Set(SetRef::hashed(heap, b)?),
+            T_DICT => ValueRef::Dict(DictRef::new(heap, b)?),
+            T_TYPED => {
+                TypedLayout::read(&heap, b)?;
+                ValueRef::Typed(TypedRef {
+                    heap,
+                    b,
+                    _t: PhantomData,
+                })
+            }
             T_LIST => ValueRef::List(ListRef {
                 heap,
                 l: ListLayout::read(&heap, b)?,
@@ -147,7 +159,9 @@ impl<'t> ValueRef<'t> {
             ValueRef::Tuple(_) => "tuple",
             ValueRef::List(_) => "list",
             ValueRef::Dict(_) => "dict",
-            ValueRef::Set(_) => "frozenset",
+            ValueRef::Set(s) if s.is_frozen() => "frozenset",
+            ValueRef::Set(_) => "set",
+            ValueRef::Typed(_) => "typed",
         }
     }
 
@@ -252,20 +266,36 @@ impl<'t> ValueRef<'t> {
                     .map(|i| t.get(i)?.copy_out(depth + 1))
                     .collect::<Result<_, _>>()?,
             ),
-            ValueRef::Set(s) => Value::Set(
-                (0..s.len())
-                    .map(|i| s.0.get(i)?.copy_out(depth + 1))
-                    .collect::<Result<_, _>>()?,
-            ),
+            ValueRef::Set(s) => {
+                let members = s
+                    .iter()
+                    .map(|v| v?.copy_out(depth + 1))
+                    .collect::<Result<_, _>>()?;
+                if s.is_frozen() {
+                    Value::FrozenSet(members)
+                } else {
+                    Value::Set(members)
+                }
+            }
+            ValueRef::Typed(t) => {
+                let l = t.layout()?;
+                let mut bytes = rkyv::util::AlignedVec::<16>::new();
+                bytes.extend_from_slice(t.as_bytes()?);
+                Value::Typed(super::TypedValue {
+                    fingerprint: l.fingerprint,
+                    root: l.root,
+                    bytes,
+                })
+            }
             ValueRef::List(l) => Value::List(
                 l.iter()
                     .map(|v| v?.copy_out(depth + 1))
                     .collect::<Result<_, _>>()?,
             ),
             ValueRef::Dict(d) => Value::Dict(
-                (0..d.len())
-                    .map(|i| {
-                        let (k, v) = d.entry(i)?;
+                d.iter()
+                    .map(|kv| {
+                        let (k, v) = kv?;
                         Ok((k.copy_out(depth + 1)?, v.copy_out(depth + 1)?))
                     })
                     .collect::<Result<_, Error>>()?,
@@ -297,9 +327,10 @@ impl<'t> ValueRef<'t> {
     fn block(&self) -> Option<(Heap, Offset)> {
         match self {
             ValueRef::Tuple(t) => Some((t.heap, t.b)),
-            ValueRef::Set(s) => Some((s.0.heap, s.0.b)),
-            ValueRef::Dict(d) => Some((d.0.heap, d.0.b)),
+            ValueRef::Set(s) => Some(s.block()),
+            ValueRef::Dict(d) => Some((d.heap, d.l.b)),
             ValueRef::List(l) => Some((l.heap, l.l.b)),
+            ValueRef::Typed(t) => Some((t.heap, t.b)),
             _ => None,
         }
     }
@@ -308,8 +339,8 @@ impl<'t> ValueRef<'t> {
 /// A tuple in a segment.
 #[derive(Clone, Copy)]
 pub struct TupleRef<'t> {
-    heap: Heap,
-    b: Offset,
+    pub(crate) heap: Heap,
+    pub(crate) b: Offset,
     len: u64,
     _t: PhantomData<&'t ()>,
 }
@@ -321,7 +352,7 @@ impl std::fmt::Debug for TupleRef<'_> {
 }
 
 impl<'t> TupleRef<'t> {
-    fn new(heap: Heap, b: Offset, len: u64) -> TupleRef<'t> {
+    pub(crate) fn new(heap: Heap, b: Offset, len: u64) -> TupleRef<'t> {
         TupleRef {
             heap,
             b,
@@ -458,6 +489,49 @@ impl<'t> ListRef<'t> {
     }
 }
 
+/// A typed snapshot in a segment: an rkyv archive and its type's
+/// fingerprint. [`ValueRef::as_archived`] gives `&T::Archived` in place.
+#[derive(Clone, Copy)]
+pub struct TypedRef<'t> {
+    pub(crate) heap: Heap,
+    pub(crate) b: Offset,
+    pub(crate) _t: PhantomData<&'t ()>,
+}
+
+impl std::fmt::Debug for TypedRef<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "TypedRef({:?}, fingerprint {:#x})",
+            self.b,
+            self.fingerprint()
+        )
+    }
+}
+
+impl<'t> TypedRef<'t> {
+    /// The fingerprint of the archived type.
+    pub fn fingerprint(&self) -> u64 {
+        self.layout().map_or(0, |l| l.fingerprint)
+    }
+
+    /// The block's header (checked when the view was made).
+    pub(crate) fn layout(&self) -> Result<TypedLayout, Error> {
+        TypedLayout::read(&self.heap, self.b)
+    }
+
+    /// The archive's bytes, in place.
+    pub fn as_bytes(&self) -> Result<&'t [u8], Error> {
+        // SAFETY: `'t` is a borrow of the turn; nothing writes meanwhile.
+        unsafe { self.layout()?.data(&self.heap, self.b) }
+    }
+
+    /// The snapshot's handle (keep it across turns).
+    pub fn handle(&self) -> Option<crate::Handle> {
+        self.heap.handle(self.b).ok()
+    }
+}
+
 /// Iterator over a shared list's items ([`ListRef::iter`]).
 pub struct ListIter<'t> {
     heap: Heap,
@@ -514,87 +588,3 @@ impl<'t> Iterator for ListIter<'t> {
 }
 
 impl ExactSizeIterator for ListIter<'_> {}
-
-/// A dict in a segment (immutable; entries in insertion order).
-#[derive(Clone, Copy, Debug)]
-pub struct DictRef<'t>(TupleRef<'t>);
-
-impl<'t> DictRef<'t> {
-    /// Number of entries.
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    /// Whether it has no entries.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
-    /// Entry `i` in insertion order.
-    pub fn entry(&self, i: usize) -> Result<(ValueRef<'t>, ValueRef<'t>), Error> {
-        if i >= self.len() {
-            return Err(Error::IndexOutOfRange {
-                index: i,
-                len: self.len(),
-            });
-        }
-        Ok((self.0.slot(2 * i as u64)?, self.0.slot(2 * i as u64 + 1)?))
-    }
-
-    /// The value for `key` (Python key equality: `1`, `1.0`, `True` are one
-    /// key).
-    pub fn get(&self, key: &Value) -> Result<Option<ValueRef<'t>>, Error> {
-        hash(key, 0)?;
-        dict_find(ValueRef::Dict(*self), self.len(), key, 0)
-    }
-
-    /// Whether `key` is present.
-    pub fn contains_key(&self, key: &Value) -> Result<bool, Error> {
-        Ok(self.get(key)?.is_some())
-    }
-
-    /// The entries in insertion order.
-    pub fn iter(
-        &self,
-    ) -> impl Iterator<Item = Result<(ValueRef<'t>, ValueRef<'t>), Error>> + use<'t> {
-        let d = *self;
-        (0..self.len()).map(move |i| d.entry(i))
-    }
-}
-
-/// A frozen set in a segment.
-#[derive(Clone, Copy, Debug)]
-pub struct SetRef<'t>(TupleRef<'t>);
-
-impl<'t> SetRef<'t> {
-    /// Number of members.
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    /// Whether it is empty.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
-    /// Whether `v` is a member (Python equality).
-    pub fn contains(&self, v: &Value) -> Result<bool, Error> {
-        hash(v, 0)?;
-        for m in self.0.iter() {
-            if eq(m?, v, 0)? {
-                return Ok(true);
-            }
-        }
-        Ok(false)
-    }
-
-    /// Member `i` in stored order.
-    pub fn member(&self, i: usize) -> Result<ValueRef<'t>, Error> {
-        self.0.get(i)
-    }
-
-    /// The members.
-    pub fn iter(&self) -> impl Iterator<Item = Result<ValueRef<'t>, Error>> + use<'t> {
-        self.0.iter()
-    }
-}

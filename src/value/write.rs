@@ -4,14 +4,17 @@
 use std::collections::HashMap;
 
 use super::eq::MAX_DEPTH;
+use super::hashed::put_all;
 use super::{Value, ValueRef, hash_value, py_eq};
 use crate::Error;
 use crate::alloc::Heap;
 use crate::format::bytearray::ByteArrayLayout;
+use crate::format::hashed::HashLayout;
 use crate::format::list::ListLayout;
+use crate::format::typed::{TYPED_DATA, TypedLayout};
 use crate::format::{
-    SEQ_SLOTS, Slot, T_BOOL, T_BYTEARRAY, T_BYTES, T_DICT, T_FLOAT, T_INT, T_SET, T_STR, T_TUPLE,
-    free_object, payload,
+    SEQ_SLOTS, Slot, T_BOOL, T_BYTEARRAY, T_BYTES, T_DICT, T_FLOAT, T_FROZENSET, T_INT, T_SET,
+    T_STR, T_TUPLE, free_object, payload,
 };
 use crate::segment::Offset;
 
@@ -52,34 +55,29 @@ fn write_at(heap: &Heap, v: &Value, depth: u32) -> Result<Slot, Error> {
             T_TUPLE,
             write_seq(heap, T_TUPLE, items.len() as u64, items.iter(), d)?,
         ),
-        Value::Set(items) => {
+        Value::FrozenSet(items) => {
             let keep = unique_keys(items.iter())?;
             let items: Vec<&Value> = keep.iter().map(|&i| &items[i]).collect();
             Slot::ptr_to(
-                T_SET,
-                write_seq(heap, T_SET, items.len() as u64, items.into_iter(), d)?,
+                T_FROZENSET,
+                write_seq(heap, T_FROZENSET, items.len() as u64, items.into_iter(), d)?,
             )
+        }
+        Value::Set(items) => {
+            let items: Vec<(&Value, Option<&Value>)> = items.iter().map(|v| (v, None)).collect();
+            Slot::ptr_to(T_SET, write_hashed(heap, T_SET, &items, d)?)
         }
         Value::Dict(entries) => {
-            // Python: a repeated key keeps its first position, last value.
-            let keep = unique_keys(entries.iter().map(|(k, _)| k))?;
-            let flat: Vec<&Value> = keep
-                .iter()
-                .flat_map(|&i| {
-                    let k = &entries[i].0;
-                    let last = entries
-                        .iter()
-                        .rposition(|(k2, _)| py_eq(k, k2))
-                        .unwrap_or(i);
-                    [k, &entries[last].1]
-                })
-                .collect();
-            Slot::ptr_to(
-                T_DICT,
-                write_seq(heap, T_DICT, keep.len() as u64, flat.into_iter(), d)?,
-            )
+            let items: Vec<(&Value, Option<&Value>)> =
+                entries.iter().map(|(k, v)| (k, Some(v))).collect();
+            Slot::ptr_to(T_DICT, write_hashed(heap, T_DICT, &items, d)?)
         }
         Value::List(items) => Slot::ptr_to(crate::format::T_LIST, write_list(heap, items, d)?),
+        Value::Typed(t) => {
+            let b = TypedLayout::create(heap, t.fingerprint, t.root, t.bytes.len() as u64)?;
+            heap.mem.write_bytes(b.add(TYPED_DATA), &t.bytes)?;
+            Slot::ptr_to(crate::format::T_TYPED, b)
+        }
     })
 }
 
@@ -95,6 +93,29 @@ pub(crate) fn free_slot(heap: &Heap, s: Slot) -> Result<(), Error> {
     match s.ptr() {
         Some(b) => free_object(heap, b),
         None => Ok(()),
+    }
+}
+
+/// A new dict or set holding `items` (a key given twice keeps its first
+/// position and its last value). On error nothing stays allocated.
+fn write_hashed(
+    heap: &Heap,
+    kind: u8,
+    items: &[(&Value, Option<&Value>)],
+    depth: u32,
+) -> Result<Offset, Error> {
+    let b = HashLayout::create(heap, kind)?;
+    let r = HashLayout::read(heap, b, kind)
+        .and_then(|mut l| put_all(heap, &mut l, items, &|v| write_at(heap, v, depth)));
+    match r {
+        Ok(replaced) => {
+            debug_assert!(replaced.is_empty(), "a new table replaces nothing");
+            Ok(b)
+        }
+        Err(e) => {
+            free_object(heap, b)?;
+            Err(e)
+        }
     }
 }
 

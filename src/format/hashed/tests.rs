@@ -1,0 +1,1 @@
+//! Unit tests of the hashed layout (heap-backed segments, Miri-sized).
