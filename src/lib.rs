@@ -94,6 +94,24 @@ pub mod __fuzz {
                 }
                 l.pop()?;
             }
+            if let Ok(mut l) = turn.list_mut(h) {
+                // Dicts and sets inside: a validated one must be usable.
+                for i in 0..l.len() {
+                    if let Ok(mut d) = l.dict_mut(i) {
+                        d.insert("fuzz", 1)?;
+                        *d.int_mut(&Value::from("fuzz"))? += 1;
+                        d.remove(&Value::from("fuzz"))?;
+                        d.iter()?.try_for_each(|kv| kv.map(drop))?;
+                        d.pop_item()?;
+                    }
+                    if let Ok(mut s) = l.set_mut(i) {
+                        s.insert(7)?;
+                        s.remove(&Value::Int(7))?;
+                        s.iter()?.try_for_each(|m| m.map(drop))?;
+                        s.pop()?;
+                    }
+                }
+            }
             // Conversions of deep nesting may refuse; others must work.
             if let Ok(v) = v {
                 let again = turn.put_message(&v)?;
@@ -126,7 +144,8 @@ pub mod __fuzz {
         turn.put_message(&value!([
             [1, [2.5, None]],
             Value::bytearray(*b"ab"),
-            Value::Set(vec![1.into(), "s".into()])
+            Value::Set(vec![1.into(), "s".into()]),
+            {"a": 1, (2, "b"): [3.5], None: {"n": None}}
         ]))
         .expect("put");
         turn.take_message().expect("take");

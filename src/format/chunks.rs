@@ -41,7 +41,7 @@ pub(crate) fn capacity(n: u64) -> u64 {
 }
 
 /// Chunk number and index in the chunk of item `i`.
-#[inline]
+#[inline(always)]
 pub(crate) fn locate(i: u64) -> (u64, u64) {
     if i < GEO_TOTAL {
         let x = i + FIRST;
@@ -107,15 +107,17 @@ impl Chunks {
     }
 
     /// Block offset of chunk `k`.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn chunk(&self, heap: &Heap, k: u64) -> Result<Offset, Error> {
-        Ok(Offset::new(
-            heap.mem.u64(self.table.add(TABLE_ENTRIES + 8 * k))?,
-        ))
+        let at = self
+            .table
+            .checked_add(TABLE_ENTRIES + 8 * k)
+            .ok_or_else(|| beyond(self.table))?;
+        Ok(Offset::new(heap.mem.u64(at)?))
     }
 
     /// Offset of item `i` of `stride` bytes (`i < capacity`).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn item(&self, heap: &Heap, i: u64, stride: u64) -> Result<Offset, Error> {
         let (k, j) = locate(i);
         if k >= self.nchunks {

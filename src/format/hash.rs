@@ -76,7 +76,12 @@ pub(crate) fn bytes(b: &[u8]) -> u64 {
 /// Hash of a tuple (or frozen set, with `ordered == false`) from its items'
 /// hashes.
 pub(crate) fn combine(items: impl Iterator<Item = u64>, ordered: bool) -> u64 {
-    let mut h: u64 = 0x7475_706c_6500_0000;
+    // "tuple" and "frozen": an empty tuple and an empty frozen set differ.
+    let mut h: u64 = if ordered {
+        0x7475_706c_6500_0000
+    } else {
+        0x6672_6f7a_656e_0000
+    };
     let mut n = 0u64;
     for x in items {
         n += 1;

@@ -17,6 +17,10 @@
 //!
 //! Entry numbers and links are stored as `e + 1`, 0 meaning "none".
 
+mod probe;
+
+pub(crate) use probe::{E_KEY, E_VALUE, Entry, Index, Lookup, Probe};
+
 use super::chunks::{Chunks, capacity};
 use super::{K_HASH_CHUNK, K_HASH_INDEX, Slot, T_DICT, payload, type_name};
 use crate::Error;
@@ -36,15 +40,6 @@ pub(crate) const MAX_ENTRIES: u64 = u32::MAX as u64 - 1;
 pub(crate) const MIN_INDEX: u64 = 8;
 /// Largest index (slots): enough for `MAX_ENTRIES` at load 1/2.
 pub(crate) const MAX_INDEX: u64 = 1 << 33;
-
-/// Entry fields: stored hash, order links (`u32` each), key slot, value slot.
-const E_HASH: usize = 0;
-const E_PREV: usize = 8;
-const E_NEXT: usize = 12;
-/// Offset of the key slot in an entry.
-pub(crate) const E_KEY: u64 = 16;
-/// Offset of the value slot in a dict entry.
-pub(crate) const E_VALUE: u64 = 32;
 
 /// Bytes per entry: 48 for a dict, 32 for a set (no value slot).
 #[inline]
@@ -67,158 +62,6 @@ pub(crate) fn target_cap(n: u64) -> u64 {
     } else {
         (2 * n + 1).next_power_of_two().max(MIN_INDEX)
     }
-}
-
-/// One entry, in place: the pointer is to `stride` bytes inside the
-/// segment, checked when the entry was looked up. Valid while the turn is
-/// held and the entry's chunk is not freed (the table's storage is only
-/// freed when it becomes empty).
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Entry {
-    p: *mut u8,
-    has_value: bool,
-}
-
-impl Entry {
-    /// # Safety
-    /// `p` must point to an entry's `stride` bytes inside the segment,
-    /// 16-aligned, and stay valid (and exclusively ours during the turn)
-    /// while the `Entry` is used; `has_value` says whether it is a dict's.
-    #[inline(always)]
-    pub(crate) unsafe fn from_ptr(p: *mut u8, has_value: bool) -> Entry {
-        Entry { p, has_value }
-    }
-
-    #[inline(always)]
-    fn u64_at(&self, at: usize) -> u64 {
-        // SAFETY: `at + 8 <= 16 <= stride`, 8-aligned (see `from_ptr`).
-        unsafe { (self.p.add(at) as *const u64).read() }
-    }
-
-    #[inline(always)]
-    fn u32_at(&self, at: usize) -> u64 {
-        // SAFETY: as in `u64_at`.
-        unsafe { (self.p.add(at) as *const u32).read() as u64 }
-    }
-
-    #[inline(always)]
-    fn set_u32(&self, at: usize, v: u64) {
-        // SAFETY: as in `u64_at`; the turn makes the write exclusive.
-        unsafe { (self.p.add(at) as *mut u32).write(v as u32) }
-    }
-
-    /// The stored hash of the key.
-    #[inline(always)]
-    pub(crate) fn hash(&self) -> u64 {
-        self.u64_at(E_HASH)
-    }
-
-    /// The previous entry in insertion order (`e + 1`; 0: none).
-    #[inline]
-    pub(crate) fn prev(&self) -> u64 {
-        self.u32_at(E_PREV)
-    }
-
-    /// The next entry in insertion order (or on the free list).
-    #[inline]
-    pub(crate) fn next(&self) -> u64 {
-        self.u32_at(E_NEXT)
-    }
-
-    fn set_prev(&self, v: u64) {
-        self.set_u32(E_PREV, v)
-    }
-
-    fn set_next(&self, v: u64) {
-        self.set_u32(E_NEXT, v)
-    }
-
-    /// Pointer to the key slot.
-    #[inline(always)]
-    pub(crate) fn key_ptr(&self) -> *mut u8 {
-        // SAFETY: the key slot is inside the entry.
-        unsafe { self.p.add(E_KEY as usize) }
-    }
-
-    /// Pointer to the value slot (a set entry has none: `None`).
-    #[inline(always)]
-    pub(crate) fn value_ptr(&self) -> Option<*mut u8> {
-        // SAFETY: a dict entry's value slot is inside the entry.
-        self.has_value
-            .then(|| unsafe { self.p.add(E_VALUE as usize) })
-    }
-
-    /// The key slot.
-    #[inline(always)]
-    pub(crate) fn key(&self) -> Slot {
-        // SAFETY: 16 bytes inside the entry, 16-aligned; any bytes are a
-        // valid `Slot`.
-        unsafe { (self.key_ptr() as *const Slot).read() }
-    }
-
-    /// The value slot (None for a set entry).
-    #[inline(always)]
-    pub(crate) fn value(&self) -> Slot {
-        match self.value_ptr() {
-            // SAFETY: as in `key`.
-            Some(p) => unsafe { (p as *const Slot).read() },
-            None => Slot::NONE,
-        }
-    }
-
-    /// Stores the value slot (ignored for a set entry).
-    #[inline]
-    pub(crate) fn set_value(&self, s: Slot) {
-        if let Some(p) = self.value_ptr() {
-            // SAFETY: as in `key`; the turn makes the write exclusive.
-            unsafe { (p as *mut Slot).write(s) }
-        }
-    }
-
-    /// Writes every field.
-    fn write(&self, hash: u64, prev: u64, next: u64, key: Slot, value: Slot) {
-        // SAFETY: as in `u64_at`; the turn makes the writes exclusive.
-        unsafe {
-            (self.p.add(E_HASH) as *mut u64).write(hash);
-            (self.key_ptr() as *mut Slot).write(key);
-        }
-        self.set_prev(prev);
-        self.set_next(next);
-        self.set_value(value);
-    }
-}
-
-/// The index, in place: `mask + 1` `u32` slots, checked when it was made.
-/// Valid until the index is replaced (rehash) or freed.
-#[derive(Clone, Copy)]
-pub(crate) struct Index {
-    p: *mut u32,
-    mask: u64,
-}
-
-impl Index {
-    /// Slot `pos` (modulo the size).
-    #[inline(always)]
-    pub(crate) fn get(&self, pos: u64) -> u32 {
-        // SAFETY: `pos & mask < cap`, and `HashLayout::index` checked that
-        // `cap` slots are in bounds.
-        unsafe { self.p.add((pos & self.mask) as usize).read() }
-    }
-
-    #[inline(always)]
-    fn set(&self, pos: u64, v: u32) {
-        // SAFETY: as in `get`; the turn makes the write exclusive.
-        unsafe { self.p.add((pos & self.mask) as usize).write(v) }
-    }
-}
-
-/// What a probe found.
-#[derive(Clone, Copy, Debug)]
-pub(crate) enum Probe {
-    /// The key is entry `e`, named by index slot `pos`.
-    Found { pos: u64, e: u64, entry: Entry },
-    /// The key is absent; `pos` is where it would go (None: no index yet).
-    Absent { pos: Option<u64> },
 }
 
 /// A dict or set header as read from the segment.
@@ -260,6 +103,24 @@ fn too_many(heap: &Heap) -> Error {
 }
 
 impl HashLayout {
+    /// A layout of nothing (for a walk that has nothing to walk).
+    pub(crate) fn empty() -> HashLayout {
+        HashLayout {
+            b: Offset::NULL,
+            kind: T_DICT,
+            stride: 0,
+            len: 0,
+            used: 0,
+            index: Offset::NULL,
+            cap: 0,
+            tombs: 0,
+            chunks: Chunks::default(),
+            free: 0,
+            head: 0,
+            tail: 0,
+        }
+    }
+
     /// Allocates an empty dict (`kind` 9) or set (`kind` 11).
     pub(crate) fn create(heap: &Heap, kind: u8) -> Result<Offset, Error> {
         let b = heap.alloc(HASH_PAYLOAD, kind)?;
@@ -304,7 +165,10 @@ impl HashLayout {
             !self.index.is_null()
                 && self.cap.is_power_of_two()
                 && (MIN_INDEX..=MAX_INDEX).contains(&self.cap)
-                && self.len + self.tombs < self.cap
+                && self
+                    .len
+                    .checked_add(self.tombs)
+                    .is_some_and(|n| n < self.cap)
         };
         index_ok
             && self.chunks.consistent()
@@ -346,7 +210,7 @@ impl HashLayout {
     }
 
     /// Offset of entry `e` (`e < used`).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn entry_offset(&self, heap: &Heap, e: u64) -> Result<Offset, Error> {
         if e >= self.used {
             return Err(corrupt(
@@ -359,7 +223,7 @@ impl HashLayout {
     }
 
     /// Entry `e` (`e < used`), in place.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn entry(&self, heap: &Heap, e: u64) -> Result<Entry, Error> {
         let off = self.entry_offset(heap, e)?;
         let p = heap.mem.ptr(off, self.stride, 16)?;
@@ -369,9 +233,14 @@ impl HashLayout {
     }
 
     /// The index, in place (`cap > 0`).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn index(&self, heap: &Heap) -> Result<Index, Error> {
-        let p = heap.mem.ptr(payload(self.index), 4 * self.cap, 4)?;
+        let at = self
+            .index
+            .checked_add(crate::alloc::HDR)
+            .filter(|_| self.cap > 0)
+            .ok_or_else(|| corrupt(self.b, self.kind, "no index"))?;
+        let p = heap.mem.ptr(at, 4 * self.cap, 4)?;
         Ok(Index {
             p: p as *mut u32,
             mask: self.cap - 1,
@@ -385,35 +254,38 @@ impl HashLayout {
         &self,
         heap: &Heap,
         h: u64,
-        mut is_key: impl FnMut(Entry) -> Result<bool, Error>,
+        is_key: impl FnMut(Entry) -> Result<bool, Error>,
     ) -> Result<Probe, Error> {
-        if self.cap == 0 {
-            return Ok(Probe::Absent { pos: None });
-        }
-        let ix = self.index(heap)?;
-        let mut pos = h & ix.mask;
-        let mut tomb = None;
-        for _ in 0..self.cap {
-            match ix.get(pos) {
-                EMPTY => {
-                    return Ok(Probe::Absent {
-                        pos: Some(tomb.unwrap_or(pos)),
-                    });
-                }
-                DELETED => {
-                    tomb.get_or_insert(pos);
-                }
-                v => {
-                    let e = v as u64 - 1;
-                    let entry = self.entry(heap, e)?;
-                    if entry.hash() == h && is_key(entry)? {
-                        return Ok(Probe::Found { pos, e, entry });
-                    }
-                }
-            }
-            pos = (pos + 1) & ix.mask;
-        }
-        Err(corrupt(self.b, self.kind, "index has no empty slot"))
+        self.lookup(heap)?.probe(h, is_key)
+    }
+
+    /// What a lookup needs, from this header.
+    #[inline]
+    pub(crate) fn lookup(&self, heap: &Heap) -> Result<Lookup, Error> {
+        Lookup::new(
+            heap,
+            self.b,
+            self.kind,
+            self.used,
+            self.index,
+            self.cap,
+            self.chunks,
+        )
+    }
+
+    /// What a lookup needs, read straight from the header at `b` (five
+    /// words, without [`HashLayout::read`]'s full consistency check: every
+    /// access it makes is bounds-checked anyway). The fast path of `get`.
+    #[inline(always)]
+    pub(crate) fn lookup_at(heap: &Heap, b: Offset, kind: u8) -> Result<Lookup, Error> {
+        let p = heap.mem.ptr(payload(b), HASH_PAYLOAD, 8)? as *const u64;
+        // SAFETY: `HASH_PAYLOAD` bytes in bounds, 8-aligned (checked above).
+        let w = |i: usize| unsafe { p.add(i).read() };
+        let chunks = Chunks {
+            table: Offset::new(w(5)),
+            nchunks: w(6),
+        };
+        Lookup::new(heap, b, kind, w(1), Offset::new(w(2)), w(3), chunks)
     }
 
     /// Where a new key of hash `h` goes (the first free index slot on its
@@ -595,7 +467,10 @@ impl HashLayout {
         self.tail = e + 1;
         ix.set(pos, (e + 1) as u32);
         if was == DELETED {
-            self.tombs -= 1;
+            self.tombs = self
+                .tombs
+                .checked_sub(1)
+                .ok_or_else(|| corrupt(self.b, self.kind, "tombstone count is wrong"))?;
         }
         self.len += 1;
         self.store(heap)?;

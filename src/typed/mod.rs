@@ -266,14 +266,17 @@ impl<'seg> Turn<'seg> {
     /// The typed snapshot at `h`, for in-place mutation of its scalars
     /// (`rkyv::munge` or the archived types' `Seal` methods).
     pub fn archived_mut<T: Snapshot>(&mut self, h: Handle) -> Result<Seal<'_, T::Archived>, Error> {
-        let (bytes, root) = self.typed_bytes::<T>(h)?;
-        let (ptr, len) = (bytes.as_ptr() as *mut u8, bytes.len());
-        // SAFETY: the bytes are the block's data area inside the mapping,
-        // validated as a `T` archive; `&mut self` borrows the turn
-        // mutably, so nothing else reads or writes them while the `Seal`
-        // lives.
-        let bytes = unsafe { std::slice::from_raw_parts_mut(ptr, len) };
-        // SAFETY: as above.
+        let (len, root) = {
+            let (bytes, root) = self.typed_bytes::<T>(h)?;
+            (bytes.len() as u64, root)
+        };
+        // A fresh mutable slice from the mapping's raw pointer (not from the
+        // shared slice above, which must not be written through).
+        // SAFETY: the block's data area is inside the mapping (checked), and
+        // `&mut self` borrows the turn mutably, so nothing else reads or
+        // writes it while the `Seal` lives.
+        let bytes = unsafe { self.mem().bytes_mut(h.offset.add(TYPED_DATA), len)? };
+        // SAFETY: `typed_bytes` validated these bytes as a `T` archive.
         Ok(unsafe { rkyv::api::access_pos_unchecked_mut::<T::Archived>(bytes, root) })
     }
 

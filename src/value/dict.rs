@@ -11,11 +11,27 @@
 //! Every change is all-or-nothing on [`Error::OutOfMemory`]: new keys and
 //! values are written first, then linked; what a change removes is freed
 //! last.
+//!
+//! ```
+//! use shmheap::{Segment, Value, value};
+//! # fn main() -> Result<(), shmheap::Error> {
+//! let seg = Segment::options().size(1 << 20).create_in_memory()?;
+//! let mut turn = seg.turn()?;
+//! let h = turn.put_message(&value!({"hits": 0, 1: "one"}))?;
+//! let mut d = turn.dict_mut(h)?;
+//! *d.int_mut(&"hits".into())? += 1; // in place, in the segment
+//! assert_eq!(d.get(&Value::Float(1.0))?.unwrap().as_str()?, "one"); // 1.0 finds 1
+//! d.insert((2, "b"), value!([1, 2]))?;
+//! d.list_mut(&value!((2.0, "b")))?.push(3)?;
+//! assert_eq!(d.remove(&"hits".into())?, Some(Value::Int(1)));
+//! assert_eq!(d.to_value()?, value!({1: "one", (2, "b"): [1, 2, 3]}));
+//! # Ok(()) }
+//! ```
 
 use std::marker::PhantomData;
 
 use super::bytes::BytesMut;
-use super::hashed::{Order, Put, copy_out, find_py, find_value, put, put_all, take, view};
+use super::hashed::{Order, Put, copy_out, find_in, find_py, find_value, put, put_all, take, view};
 use super::set::SetMut;
 use super::{ListMut, Value, ValueRef, free_slot, hash_value, into_slot, write_slot};
 use crate::Error;
@@ -26,50 +42,63 @@ use crate::segment::{Handle, Offset};
 
 /// A dict in a segment, read-only (see [`DictMut`] to change it). Lookups
 /// are hashed; iteration is in insertion order.
+///
+/// The view is small (it is a variant of [`ValueRef`]): it reads the
+/// dict's header on each call.
 #[derive(Clone, Copy)]
 pub struct DictRef<'t> {
     pub(crate) heap: Heap,
-    pub(crate) l: HashLayout,
-    pub(crate) _t: PhantomData<&'t ()>,
+    pub(crate) b: Offset,
+    len: u64,
+    _t: PhantomData<&'t ()>,
 }
 
 impl std::fmt::Debug for DictRef<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "DictRef({:?}, len {})", self.l.b, self.l.len)
+        write!(f, "DictRef({:?}, len {})", self.b, self.len)
     }
 }
 
 impl<'t> DictRef<'t> {
     /// The dict at `b` (a live dict block).
     pub(crate) fn new(heap: Heap, b: Offset) -> Result<DictRef<'t>, Error> {
+        let l = HashLayout::read(&heap, b, T_DICT)?;
         Ok(DictRef {
             heap,
-            l: HashLayout::read(&heap, b, T_DICT)?,
+            b,
+            len: l.len,
             _t: PhantomData,
         })
     }
 
+    #[inline]
+    fn layout(&self) -> Result<HashLayout, Error> {
+        HashLayout::read(&self.heap, self.b, T_DICT)
+    }
+
     /// Number of entries.
     pub fn len(&self) -> usize {
-        self.l.len as usize
+        self.len as usize
     }
 
     /// Whether it has no entries.
     pub fn is_empty(&self) -> bool {
-        self.l.len == 0
+        self.len == 0
     }
 
     /// The dict's handle (keep it across turns; reopen it with
     /// [`crate::Turn::dict_mut`]).
     pub fn handle(&self) -> Option<Handle> {
-        self.heap.handle(self.l.b).ok()
+        self.heap.handle(self.b).ok()
     }
 
     /// The value for `key` (Python key equality: `1`, `1.0`, `True` are one
     /// key). An unhashable key is [`Error::Unhashable`].
+    #[inline]
     pub fn get(&self, key: &Value) -> Result<Option<ValueRef<'t>>, Error> {
         let h = hash_value(key)?;
-        match find_value(&self.heap, &self.l, key, h)? {
+        let lk = HashLayout::lookup_at(&self.heap, self.b, T_DICT)?;
+        match find_in(&self.heap, &lk, key, h)? {
             // SAFETY: `'t` is the turn borrow this view was made under.
             Probe::Found { entry, .. } => Ok(Some(unsafe { view(self.heap, entry.value()) }?)),
             Probe::Absent { .. } => Ok(None),
@@ -88,7 +117,7 @@ impl<'t> DictRef<'t> {
         key: K,
         depth: u32,
     ) -> Result<Option<ValueRef<'t>>, Error> {
-        match find_py(&self.heap, &self.l, key, depth)? {
+        match find_py(&self.heap, &self.layout()?, key, depth)? {
             // SAFETY: `'t` is the turn borrow this view was made under.
             Some(entry) => Ok(Some(unsafe { view(self.heap, entry.value()) }?)),
             None => Ok(None),
@@ -111,7 +140,7 @@ impl<'t> DictRef<'t> {
     pub fn iter(&self) -> DictIter<'t> {
         DictIter {
             heap: self.heap,
-            order: Order::new(self.heap, self.l),
+            order: Order::new(self.heap, self.layout()),
         }
     }
 
@@ -225,11 +254,7 @@ impl<'t> DictMut<'t> {
 
     /// A read-only view (borrowing this `DictMut`).
     pub fn as_ref(&self) -> Result<DictRef<'_>, Error> {
-        Ok(DictRef {
-            heap: self.heap,
-            l: self.layout()?,
-            _t: PhantomData,
-        })
+        DictRef::new(self.heap, self.b)
     }
 
     /// The value for `key`.
@@ -267,7 +292,8 @@ impl<'t> DictMut<'t> {
     #[inline]
     fn entry_of(&self, key: &Value) -> Result<Entry, Error> {
         let h = hash_value(key)?;
-        match find_value(&self.heap, &self.layout()?, key, h)? {
+        let lk = HashLayout::lookup_at(&self.heap, self.b, T_DICT)?;
+        match find_in(&self.heap, &lk, key, h)? {
             Probe::Found { entry, .. } => Ok(entry),
             Probe::Absent { .. } => Err(missing(key)),
         }

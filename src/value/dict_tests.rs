@@ -473,3 +473,58 @@ fn the_validator_catches_a_damaged_table() {
         valid(&turn);
     }
 }
+
+#[test]
+fn views_stay_small() {
+    use std::mem::size_of;
+    eprintln!(
+        "ValueRef {} DictRef {} SetRef {} ListRef {} TupleRef {}",
+        size_of::<crate::ValueRef<'_>>(),
+        size_of::<crate::DictRef<'_>>(),
+        size_of::<crate::SetRef<'_>>(),
+        size_of::<crate::ListRef<'_>>(),
+        size_of::<crate::TupleRef<'_>>()
+    );
+    assert!(size_of::<crate::DictRef<'_>>() <= size_of::<crate::ListRef<'_>>());
+    assert!(size_of::<crate::SetRef<'_>>() <= size_of::<crate::ListRef<'_>>());
+}
+
+/// The test vectors of FORMAT.md §10 (the hash is part of the format:
+/// stored in every entry, the same in every process and build).
+#[test]
+fn hash_test_vectors_of_format_md() {
+    let h = |v: Value| format!("{:016x}", crate::value::hash_value(&v).unwrap());
+    let cases: [(Value, &str); 20] = [
+        (Value::None, "6e6f6e6500000001"),
+        (Value::Int(0), "e220a8397b1dcdaf"),
+        (Value::Bool(false), "e220a8397b1dcdaf"),
+        (Value::Float(-0.0), "e220a8397b1dcdaf"),
+        (Value::Int(1), "e4d971771b652c20"),
+        (Value::Bool(true), "e4d971771b652c20"),
+        (Value::Float(1.0), "e4d971771b652c20"),
+        (Value::Int(-1), "de0a564cbcd060c4"),
+        (Value::Int(42), "bdd732262feb6e95"),
+        (Value::Float(1.5), "b464cfb2d85fdf7e"),
+        (Value::Float(2.0), "975835de1c9756ce"),
+        (Value::Float(1e300), "78b1ef34e33bf8e0"),
+        (s(""), "e0d5679908f5cd81"),
+        (s("a"), "575b17466903da4b"),
+        (s("hello world"), "89d0ae64bc15c960"),
+        (s("0123456789abcdef"), "997c3a68b6705424"),
+        (Value::Bytes(vec![]), "2216963a3ad134e6"),
+        (Value::Bytes(b"a".to_vec()), "00b3b7cf8cd8e74c"),
+        (Value::Tuple(vec![]), "9319bce20206185d"),
+        (value!((1, "a")), "383726c6076a4aec"),
+    ];
+    for (v, want) in cases {
+        assert_eq!(h(v.clone()), want, "{v:?}");
+    }
+    assert_eq!(h(Value::FrozenSet(vec![])), "3a2999277ccfba0d");
+    let fz = h(Value::FrozenSet(vec![1.into(), "a".into()]));
+    assert_eq!(fz, "69a492a3e568ab58");
+    assert_eq!(
+        fz,
+        h(Value::FrozenSet(vec!["a".into(), 1.0.into(), true.into()]))
+    );
+    assert_ne!(h(Value::FrozenSet(vec![])), h(Value::Tuple(vec![])));
+}

@@ -405,7 +405,13 @@ pub(crate) fn hash<P: Py>(v: P, depth: u32) -> Result<u64, Error> {
     })
 }
 
-/// The stable hash of an owned value.
+/// The stable hash of an owned value (ints and strs, the common keys,
+/// without the general walk).
+#[inline]
 pub(crate) fn hash_value(v: &Value) -> Result<u64, Error> {
-    hash(v, 0)
+    match v {
+        Value::Int(i) => Ok(hash::int(*i)),
+        Value::Str(s) => Ok(hash::str(s)),
+        _ => hash(v, 0),
+    }
 }

@@ -10,8 +10,8 @@ use super::{Value, ValueRef, free_slot, hash_value, py_eq};
 use crate::Error;
 use crate::alloc::Heap;
 use crate::format::chunks::Cursor;
-use crate::format::hashed::{Entry, HashLayout, Probe};
-use crate::format::{Slot, T_BYTES, T_INT, T_STR, payload};
+use crate::format::hashed::{Entry, HashLayout, Lookup, Probe};
+use crate::format::{Slot, T_BOOL, T_BYTES, T_FLOAT, T_INT, T_NONE, T_STR, payload};
 use crate::segment::Offset;
 
 /// The value a slot holds, in place.
@@ -19,10 +19,17 @@ use crate::segment::Offset;
 /// # Safety
 /// As [`ValueRef::from_slot`]: `'t` must not outlive the caller's borrow of
 /// the turn, and nothing may write the value while the view lives.
-#[inline]
+#[inline(always)]
 pub(crate) unsafe fn view<'t>(heap: Heap, s: Slot) -> Result<ValueRef<'t>, Error> {
-    // SAFETY: forwarded contract.
-    unsafe { ValueRef::from_slot(heap, s) }
+    // Scalars built here, in the caller's frame (the hot path of `get`).
+    Ok(match s.tag {
+        T_NONE => ValueRef::None,
+        T_BOOL => ValueRef::Bool(s.payload != 0),
+        T_INT => ValueRef::Int(s.payload as i64),
+        T_FLOAT => ValueRef::Float(f64::from_bits(s.payload)),
+        // SAFETY: forwarded contract.
+        _ => return unsafe { ValueRef::from_slot(heap, s) },
+    })
 }
 
 /// Copies the value a slot holds out of the segment.
@@ -60,7 +67,13 @@ fn key_eq(heap: &Heap, s: Slot, key: &Value) -> Result<bool, Error> {
 /// Looks up an owned key of hash `h`.
 #[inline]
 pub(crate) fn find_value(heap: &Heap, l: &HashLayout, key: &Value, h: u64) -> Result<Probe, Error> {
-    l.probe(heap, h, |entry| key_eq(heap, entry.key(), key))
+    find_in(heap, &l.lookup(heap)?, key, h)
+}
+
+/// Looks up an owned key of hash `h` through `lk`.
+#[inline(always)]
+pub(crate) fn find_in(heap: &Heap, lk: &Lookup, key: &Value, h: u64) -> Result<Probe, Error> {
+    lk.probe(h, |entry| key_eq(heap, entry.key(), key))
 }
 
 /// Looks up any key (owned or in a segment); an unhashable key is absent.
@@ -94,18 +107,25 @@ pub(crate) struct Order<'t, const S: usize> {
     next: u64,
     left: u64,
     cur: Cursor<S>,
+    broken: Option<Error>,
     _t: PhantomData<&'t ()>,
 }
 
 impl<'t, const S: usize> Order<'t, S> {
-    pub(crate) fn new(heap: Heap, l: HashLayout) -> Order<'t, S> {
-        debug_assert_eq!(S as u64, l.stride);
+    /// The walk over `l` (a header that did not read gives one error).
+    pub(crate) fn new(heap: Heap, l: Result<HashLayout, Error>) -> Order<'t, S> {
+        let (l, broken) = match l {
+            Ok(l) => (l, None),
+            Err(e) => (HashLayout::empty(), Some(e)),
+        };
+        debug_assert!(broken.is_some() || S as u64 == l.stride);
         Order {
             heap,
             l,
             next: l.head,
-            left: l.len,
+            left: l.len + broken.is_some() as u64,
             cur: Cursor::EMPTY,
+            broken,
             _t: PhantomData,
         }
     }
@@ -129,6 +149,9 @@ impl<'t, const S: usize> Order<'t, S> {
     }
 
     fn step(&mut self) -> Result<Entry, Error> {
+        if let Some(e) = self.broken.take() {
+            return Err(e);
+        }
         if self.next == 0 || self.next > self.l.used {
             return Err(Error::corrupt(
                 self.l.b.get(),

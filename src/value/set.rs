@@ -7,6 +7,21 @@
 //! value slots; iteration is in insertion order (Python leaves set order
 //! unspecified; here it is that). A frozen set is immutable and flat (its
 //! lookups are linear).
+//!
+//! ```
+//! use shmheap::{Segment, Value};
+//! # fn main() -> Result<(), shmheap::Error> {
+//! let seg = Segment::options().size(1 << 20).create_in_memory()?;
+//! let mut turn = seg.turn()?;
+//! let a = turn.put_message(&Value::Set(vec![1.into(), 2.into(), 3.into()]))?;
+//! let b = turn.put_message(&Value::Set(vec![3.into(), 4.into()]))?;
+//! let mut s = turn.set_mut(a)?;
+//! assert!(!s.insert(1.0)?); // 1.0 is 1: already there
+//! assert_eq!(s.intersection(b)?, Value::Set(vec![3.into()])); // another shared set
+//! s.difference_update(vec![Value::Int(1), Value::Int(2)])?; // local values
+//! assert!(s.is_subset(b)?);
+//! # Ok(()) }
+//! ```
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -32,10 +47,16 @@ enum Repr<'t> {
 
 /// A set or frozen set in a segment, read-only (see [`SetMut`] to change a
 /// set).
+///
+/// The view is small (it is a variant of [`ValueRef`]): it reads the set's
+/// header on each call.
 #[derive(Clone, Copy)]
 pub struct SetRef<'t> {
     heap: Heap,
-    repr: Repr<'t>,
+    b: Offset,
+    len: u64,
+    frozen: bool,
+    _t: PhantomData<&'t ()>,
 }
 
 impl std::fmt::Debug for SetRef<'_> {
@@ -50,29 +71,42 @@ impl<'t> SetRef<'t> {
     pub(crate) fn frozen(heap: Heap, t: TupleRef<'t>) -> SetRef<'t> {
         SetRef {
             heap,
-            repr: Repr::Flat(t),
+            b: t.b,
+            len: t.len() as u64,
+            frozen: true,
+            _t: PhantomData,
         }
     }
 
     /// The set at `b` (a live set block).
     pub(crate) fn hashed(heap: Heap, b: Offset) -> Result<SetRef<'t>, Error> {
+        let l = HashLayout::read(&heap, b, T_SET)?;
         Ok(SetRef {
             heap,
-            repr: Repr::Hashed(HashLayout::read(&heap, b, T_SET)?),
+            b,
+            len: l.len,
+            frozen: false,
+            _t: PhantomData,
+        })
+    }
+
+    #[inline]
+    fn repr(&self) -> Result<Repr<'t>, Error> {
+        Ok(if self.frozen {
+            Repr::Flat(TupleRef::new(self.heap, self.b, self.len))
+        } else {
+            Repr::Hashed(HashLayout::read(&self.heap, self.b, T_SET)?)
         })
     }
 
     /// The block behind the view.
     pub(crate) fn block(&self) -> (Heap, Offset) {
-        match self.repr {
-            Repr::Flat(t) => (self.heap, t.b),
-            Repr::Hashed(l) => (self.heap, l.b),
-        }
+        (self.heap, self.b)
     }
 
     /// Whether this is a frozen set (immutable) rather than a set.
     pub fn is_frozen(&self) -> bool {
-        matches!(self.repr, Repr::Flat(_))
+        self.frozen
     }
 
     /// Whether lookups are hashed (a set, not a frozen set).
@@ -82,10 +116,7 @@ impl<'t> SetRef<'t> {
 
     /// Number of members.
     pub fn len(&self) -> usize {
-        match self.repr {
-            Repr::Flat(t) => t.len(),
-            Repr::Hashed(l) => l.len as usize,
-        }
+        self.len as usize
     }
 
     /// Whether it is empty.
@@ -104,7 +135,7 @@ impl<'t> SetRef<'t> {
     /// [`Error::Unhashable`].
     pub fn contains(&self, v: &Value) -> Result<bool, Error> {
         let h = hash_value(v)?;
-        match self.repr {
+        match self.repr()? {
             Repr::Flat(t) => {
                 for m in t.iter() {
                     if eq(m?, v, 0)? {
@@ -122,7 +153,7 @@ impl<'t> SetRef<'t> {
 
     /// The member equal to `k` (any value; unhashable ones are absent).
     pub(crate) fn find_py<K: Py>(&self, k: K, depth: u32) -> Result<Option<ValueRef<'t>>, Error> {
-        match self.repr {
+        match self.repr()? {
             Repr::Flat(t) => {
                 for m in t.iter() {
                     let m = m?;
@@ -154,9 +185,11 @@ impl<'t> SetRef<'t> {
 
     /// The members in stored (insertion) order.
     pub fn iter(&self) -> SetIter<'t> {
-        SetIter(match self.repr {
-            Repr::Flat(t) => It::Flat(t, 0),
-            Repr::Hashed(l) => It::Hashed(self.heap, Order::new(self.heap, l)),
+        SetIter(if self.frozen {
+            It::Flat(TupleRef::new(self.heap, self.b, self.len), 0)
+        } else {
+            let l = HashLayout::read(&self.heap, self.b, T_SET);
+            It::Hashed(self.heap, Order::new(self.heap, l))
         })
     }
 
@@ -467,10 +500,7 @@ impl<'t> SetMut<'t> {
     /// A read-only view (borrowing this `SetMut`): the non-mutating set
     /// algebra (`union`, `is_subset`, ...) is there.
     pub fn as_ref(&self) -> Result<SetRef<'_>, Error> {
-        Ok(SetRef {
-            heap: self.heap,
-            repr: Repr::Hashed(self.layout()?),
-        })
+        SetRef::hashed(self.heap, self.b)
     }
 
     /// Whether `v` is a member.

@@ -171,6 +171,7 @@ impl<'t> ValueRef<'t> {
     }
 
     /// The int (bools count as 0 and 1, like Python's).
+    #[inline]
     pub fn as_int(&self) -> Result<i64, Error> {
         match *self {
             ValueRef::Int(i) => Ok(i),
@@ -180,6 +181,7 @@ impl<'t> ValueRef<'t> {
     }
 
     /// The float (ints convert, like Python's arithmetic).
+    #[inline]
     pub fn as_float(&self) -> Result<f64, Error> {
         match *self {
             ValueRef::Float(f) => Ok(f),
@@ -328,7 +330,7 @@ impl<'t> ValueRef<'t> {
         match self {
             ValueRef::Tuple(t) => Some((t.heap, t.b)),
             ValueRef::Set(s) => Some(s.block()),
-            ValueRef::Dict(d) => Some((d.heap, d.l.b)),
+            ValueRef::Dict(d) => Some((d.heap, d.b)),
             ValueRef::List(l) => Some((l.heap, l.l.b)),
             ValueRef::Typed(t) => Some((t.heap, t.b)),
             _ => None,
