@@ -1317,26 +1317,11 @@ fn out_of_memory_leaves_everything_as_it_was() {
 
 #[test]
 fn peer_main() {
-    let Ok(role) = std::env::var(common::PEER_ENV) else {
-        return;
-    };
-    common::peer_watchdog();
-    let r = match role.as_str() {
+    common::serve_peer(|role| match role {
         "split" => peer_split(),
         "done-when" => peer_done_when(),
         other => Err(format!("unknown role {other}")),
-    };
-    let code = match r {
-        Ok(msg) => {
-            say(msg);
-            0
-        }
-        Err(e) => {
-            say(format!("error {e}"));
-            1
-        }
-    };
-    std::process::exit(code);
+    });
 }
 
 struct Part {

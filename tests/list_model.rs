@@ -45,7 +45,7 @@ use std::cmp::Ordering;
 use std::ops::{Bound, Range};
 use std::time::{Duration, Instant};
 
-use common::{Peer, Watchdog, describe, env, env_u64, say, unique_name};
+use common::{Peer, Watchdog, describe, env, env_u64, unique_name};
 use proptest::prelude::*;
 use proptest::strategy::{Union, ValueTree};
 use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestRng, TestRunner};
@@ -1595,25 +1595,10 @@ fn item_handle_of_str_bytes_and_bytearray_items() {
 
 #[test]
 fn peer_main() {
-    let Ok(role) = std::env::var(common::PEER_ENV) else {
-        return;
-    };
-    common::peer_watchdog();
-    let r = match role.as_str() {
+    common::serve_peer(|role| match role {
         "split" => peer_split(),
         other => Err(format!("unknown role {other}")),
-    };
-    let code = match r {
-        Ok(msg) => {
-            say(msg);
-            0
-        }
-        Err(e) => {
-            say(format!("error {e}"));
-            1
-        }
-    };
-    std::process::exit(code);
+    });
 }
 
 /// How a process's part of a split run went.

@@ -81,24 +81,15 @@ fn env_handle() -> (String, Handle) {
 
 #[test]
 fn peer_main() {
-    let Ok(role) = std::env::var(common::PEER_ENV) else {
-        return;
-    };
-    common::peer_watchdog();
-    let r = match role.as_str() {
-        "read" => peer_read(),
-        "mutate" => peer_mutate(),
-        "corrupt" => peer_corrupt(),
-        other => Err(format!("unknown role {other}")),
-    };
-    let code = match r {
-        Ok(()) => 0,
-        Err(e) => {
-            say(format!("error {e}"));
-            1
+    common::serve_peer(|role| {
+        match role {
+            "read" => peer_read(),
+            "mutate" => peer_mutate(),
+            "corrupt" => peer_corrupt(),
+            other => Err(format!("unknown role {other}")),
         }
-    };
-    std::process::exit(code);
+        .map(|()| String::new())
+    });
 }
 
 /// Reads the snapshot, checks it equals `state()` field by field and after

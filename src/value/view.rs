@@ -58,6 +58,7 @@ impl<'t> ValueRef<'t> {
     /// # Safety
     /// `'t` must not outlive the caller's borrow of the turn, and nothing
     /// may write the value while the result lives.
+    #[inline]
     pub(crate) unsafe fn from_slot(heap: Heap, s: Slot) -> Result<ValueRef<'t>, Error> {
         Ok(match s.tag {
             T_NONE => ValueRef::None,
@@ -423,6 +424,7 @@ impl<'t> ListRef<'t> {
     }
 
     /// Item `i`.
+    #[inline]
     pub fn get(&self, i: usize) -> Result<ValueRef<'t>, Error> {
         if i as u64 >= self.l.len {
             return Err(Error::IndexOutOfRange {

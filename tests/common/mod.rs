@@ -15,6 +15,29 @@ use std::sync::{Mutex, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+/// The body of a test binary's `peer_main`: if this process was spawned as
+/// a peer, arms the peer watchdog, runs `run(role)`, reports its message
+/// (or `error ...`) to the parent and exits (0 or 1); otherwise returns.
+pub fn serve_peer(run: impl FnOnce(&str) -> Result<String, String>) {
+    let Ok(role) = std::env::var(PEER_ENV) else {
+        return;
+    };
+    peer_watchdog();
+    let code = match run(&role) {
+        Ok(msg) => {
+            if !msg.is_empty() {
+                say(msg);
+            }
+            0
+        }
+        Err(e) => {
+            say(format!("error {e}"));
+            1
+        }
+    };
+    std::process::exit(code);
+}
+
 /// Env var naming the role a spawned peer plays.
 pub const PEER_ENV: &str = "SHMHEAP_PEER";
 /// Prefix of the stdout lines a peer sends to its parent (libtest's own
