@@ -23,12 +23,25 @@ use crate::segment::Offset;
 /// [`write_slot`].
 #[inline(always)]
 pub(crate) fn into_slot(heap: &Heap, v: Value) -> Result<Slot, Error> {
-    match v {
-        Value::None => Ok(Slot::NONE),
-        Value::Bool(b) => Ok(Slot::new(T_BOOL, b as u64)),
-        Value::Int(i) => Ok(Slot::new(T_INT, i as u64)),
-        Value::Float(f) => Ok(Slot::new(T_FLOAT, f.to_bits())),
-        other => write_slot(heap, &other),
+    match scalar_slot(&v) {
+        Some(s) => {
+            // A scalar owns nothing: skip the call to its drop glue.
+            std::mem::forget(v);
+            Ok(s)
+        }
+        None => write_slot(heap, &v),
+    }
+}
+
+/// The slot of a scalar, without a call (the hot path of lists of numbers).
+#[inline(always)]
+fn scalar_slot(v: &Value) -> Option<Slot> {
+    match *v {
+        Value::None => Some(Slot::NONE),
+        Value::Bool(b) => Some(Slot::new(T_BOOL, b as u64)),
+        Value::Int(i) => Some(Slot::new(T_INT, i as u64)),
+        Value::Float(f) => Some(Slot::new(T_FLOAT, f.to_bits())),
+        _ => None,
     }
 }
 
@@ -42,12 +55,14 @@ fn write_at(heap: &Heap, v: &Value, depth: u32) -> Result<Slot, Error> {
     if depth > MAX_DEPTH {
         return Err(Error::NestingTooDeep { limit: MAX_DEPTH });
     }
+    if let Some(s) = scalar_slot(v) {
+        return Ok(s);
+    }
     let d = depth + 1;
     Ok(match v {
-        Value::None => Slot::NONE,
-        Value::Bool(b) => Slot::new(T_BOOL, *b as u64),
-        Value::Int(i) => Slot::new(T_INT, *i as u64),
-        Value::Float(f) => Slot::new(T_FLOAT, f.to_bits()),
+        Value::None | Value::Bool(_) | Value::Int(_) | Value::Float(_) => {
+            unreachable!("scalars were handled by scalar_slot")
+        }
         Value::Str(s) => Slot::ptr_to(T_STR, write_blob(heap, T_STR, s.as_bytes())?),
         Value::Bytes(b) => Slot::ptr_to(T_BYTES, write_blob(heap, T_BYTES, b)?),
         Value::ByteArray(b) => Slot::ptr_to(T_BYTEARRAY, ByteArrayLayout::create(heap, b)?),
@@ -195,7 +210,8 @@ fn write_list(heap: &Heap, items: &[Value], depth: u32) -> Result<Offset, Error>
     while l.len < n {
         let c = l.cursor(heap, l.len)?;
         while l.len < n.min(c.hi) {
-            match write_at(heap, &items[l.len as usize], depth) {
+            let item = &items[l.len as usize];
+            match scalar_slot(item).map_or_else(|| write_at(heap, item, depth), Ok) {
                 Ok(s) => {
                     let p = c.get(l.len).expect("cursor covers the chunk");
                     // SAFETY: `p` is an in-bounds, 16-aligned slot of a
