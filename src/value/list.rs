@@ -15,6 +15,7 @@ use super::{
 };
 use crate::Error;
 use crate::alloc::Heap;
+use crate::format::chunks::Chunks;
 use crate::format::list::{Cursor, ListLayout};
 use crate::format::{Slot, T_BOOL, T_BYTEARRAY, T_DICT, T_FLOAT, T_INT, T_LIST, T_SET, type_name};
 use crate::segment::{Handle, Offset};
@@ -61,6 +62,9 @@ pub struct ListMut<'t> {
     /// How many items from `cur.lo` are live (`min(cur.hi, len) - cur.lo`):
     /// one range check serves both the length and the cursor.
     live: u64,
+    /// The chunk table as last read (None once this view changed it), so
+    /// that moving the cursor to another chunk is one table lookup.
+    chunks: Option<Chunks>,
     _t: PhantomData<&'t mut ()>,
 }
 
@@ -81,6 +85,7 @@ impl<'t> ListMut<'t> {
             len_word,
             cur: Cursor::EMPTY,
             live: 0,
+            chunks: None,
             _t: PhantomData,
         })
     }
@@ -103,16 +108,26 @@ impl<'t> ListMut<'t> {
     #[cold]
     #[inline(never)]
     fn slot_ptr_slow(&mut self, i: u64) -> Result<*mut u8, Error> {
-        let l = self.layout()?;
-        if i >= l.len {
+        // SAFETY: `len_word` points into the live header block.
+        let len = unsafe { self.len_word.read() };
+        if i >= len {
             return Err(Error::IndexOutOfRange {
                 index: i as usize,
-                len: l.len as usize,
+                len: len as usize,
             });
         }
-        let c = l.cursor(&self.heap, i)?;
+        let chunks = match self.chunks {
+            Some(c) => c,
+            None => {
+                let c = self.layout()?.chunks();
+                self.chunks = Some(c);
+                c
+            }
+        };
+        // A length beyond the chunks (a damaged header) fails in `cursor`.
+        let c = chunks.cursor(&self.heap, i)?;
         self.cur = c;
-        self.live = c.hi.min(l.len) - c.lo;
+        self.live = c.hi.min(len) - c.lo;
         c.get(i)
             .ok_or_else(|| Error::corrupt(self.b.get(), "cursor does not cover its item"))
     }
@@ -250,6 +265,7 @@ impl<'t> ListMut<'t> {
     fn replace(&mut self, range: Range<usize>, new: Vec<Slot>) -> Result<Vec<Slot>, Error> {
         self.cur = Cursor::EMPTY;
         self.live = 0;
+        self.chunks = None;
         let mut l = self.layout()?;
         let len = l.len;
         let (start, end) = (range.start as u64, range.end as u64);
@@ -327,6 +343,7 @@ impl<'t> ListMut<'t> {
                 "list length changed under a view",
             ));
         }
+        self.chunks = None;
         l.reserve(&self.heap, 1)?;
         let c = l.cursor(&self.heap, len)?;
         self.cur = c;
