@@ -7,7 +7,7 @@ use super::{DictRef, SetRef, Value};
 use crate::Error;
 use crate::alloc::Heap;
 use crate::format::bytearray::ByteArrayLayout;
-use crate::format::list::{Cursor, ListLayout};
+use crate::format::list::ListLayout;
 use crate::format::typed::TypedLayout;
 use crate::format::{
     SEQ_SLOTS, Slot, T_BOOL, T_BYTEARRAY, T_BYTES, T_DICT, T_FLOAT, T_FROZENSET, T_INT, T_LIST,
@@ -444,7 +444,8 @@ impl<'t> ListRef<'t> {
             heap: self.heap,
             l: self.l,
             i: 0,
-            cur: Cursor::EMPTY,
+            p: std::ptr::null(),
+            run_end: 0,
             _t: PhantomData,
         }
     }
@@ -540,8 +541,12 @@ impl<'t> TypedRef<'t> {
 pub struct ListIter<'t> {
     heap: Heap,
     l: ListLayout,
+    /// Index of the next item.
     i: u64,
-    cur: Cursor,
+    /// Its slot, valid while `i < run_end` (the end of the current chunk,
+    /// or of the list).
+    p: *const Slot,
+    run_end: u64,
     _t: PhantomData<&'t ()>,
 }
 
@@ -560,27 +565,30 @@ impl<'t> Iterator for ListIter<'t> {
 
     #[inline]
     fn next(&mut self) -> Option<Self::Item> {
-        if self.i >= self.l.len {
-            return None;
-        }
-        let p = match self.cur.get(self.i) {
-            Some(p) => p,
-            None => match self.l.cursor(&self.heap, self.i) {
+        if self.i >= self.run_end {
+            if self.i >= self.l.len {
+                return None;
+            }
+            // Next chunk: one table lookup and bounds check for all of it.
+            match self.l.cursor(&self.heap, self.i) {
                 Ok(c) => {
-                    self.cur = c;
-                    c.get(self.i)?
+                    self.p = c.get(self.i)? as *const Slot;
+                    self.run_end = c.hi.min(self.l.len);
                 }
                 Err(e) => {
                     self.i = self.l.len;
                     return Some(Err(e));
                 }
-            },
-        };
+            }
+        }
+        // SAFETY: `p` is the in-bounds, 16-aligned slot of item `i` (the
+        // cursor checked its whole chunk and `i < run_end`); any bytes are a
+        // valid `Slot`; nothing writes while `'t` (a borrow of the turn)
+        // lives.
+        let s = unsafe { self.p.read() };
+        // SAFETY: still inside the chunk, or one past its last slot.
+        self.p = unsafe { self.p.add(1) };
         self.i += 1;
-        // SAFETY: `p` is an in-bounds, 16-aligned slot (the cursor checked
-        // its chunk); any bytes are a valid `Slot`; nothing writes while
-        // `'t` (a borrow of the turn) lives.
-        let s = unsafe { (p as *const Slot).read() };
         // SAFETY: as above.
         Some(unsafe { ValueRef::from_slot(self.heap, s) })
     }

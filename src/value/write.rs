@@ -209,22 +209,27 @@ fn write_list(heap: &Heap, items: &[Value], depth: u32) -> Result<Offset, Error>
     let n = items.len() as u64;
     while l.len < n {
         let c = l.cursor(heap, l.len)?;
-        while l.len < n.min(c.hi) {
-            let item = &items[l.len as usize];
-            match scalar_slot(item).map_or_else(|| write_at(heap, item, depth), Ok) {
-                Ok(s) => {
-                    let p = c.get(l.len).expect("cursor covers the chunk");
-                    // SAFETY: `p` is an in-bounds, 16-aligned slot of a
-                    // chunk of this (not yet published) list.
-                    unsafe { (p as *mut Slot).write(s) };
-                    l.len += 1;
-                }
-                Err(e) => {
-                    l.store(heap)?;
-                    free_object(heap, b)?;
-                    return Err(e);
-                }
+        let end = n.min(c.hi);
+        let mut p = c.get(l.len).expect("cursor covers its first item") as *mut Slot;
+        for item in &items[l.len as usize..end as usize] {
+            let s = match scalar_slot(item) {
+                Some(s) => s,
+                None => match write_at(heap, item, depth) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        l.store(heap)?;
+                        free_object(heap, b)?;
+                        return Err(e);
+                    }
+                },
+            };
+            // SAFETY: `p` walks the in-bounds, 16-aligned slots `l.len..end`
+            // of one chunk of this (not yet published) list.
+            unsafe {
+                p.write(s);
+                p = p.add(1);
             }
+            l.len += 1;
         }
     }
     l.store(heap)?;
