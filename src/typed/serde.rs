@@ -20,9 +20,7 @@ use ::serde::ser::{self, Serialize};
 
 use crate::{DictRef, Error, ListIter, SetRef, TupleRef, Value, ValueRef};
 
-/// Deepest nesting read back (as the rest of the crate: recursion stays far
-/// from the end of the stack).
-const MAX_DEPTH: u32 = 128;
+use crate::value::MAX_DEPTH;
 
 /// Converts any `Serialize` type into a [`Value`], ready for
 /// [`crate::Turn::put_message`].
