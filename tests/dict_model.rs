@@ -47,7 +47,6 @@ use shmheap::{Error, Handle, Members, Segment, Turn, Value};
 type Res<T = ()> = Result<T, String>;
 
 const SEC: Duration = Duration::from_secs(1);
-const STALL: Duration = Duration::from_secs(30);
 
 trait Ctx<T> {
     fn ctx(self, what: &str) -> Res<T>;
@@ -1329,6 +1328,40 @@ struct Part {
     max_len: usize,
 }
 
+/// This test's side of a split run: the dict and its model.
+struct DictSide<'c> {
+    case: &'c Case,
+    hs: &'c Handles,
+    model: Model,
+    max_len: usize,
+}
+
+impl common::SplitSide for DictSide<'_> {
+    fn catch_up(&mut self, k: usize) {
+        let call = resolve(&self.case.ops[k], &self.model);
+        self.model.apply(&call);
+        self.max_len = self.max_len.max(self.model.dict.live);
+    }
+
+    fn check(&mut self, turn: &mut Turn<'_>) -> Res {
+        check(turn, self.hs, &self.model)
+    }
+
+    fn apply(&mut self, turn: &mut Turn<'_>, k: usize) -> Res {
+        step(turn, self.hs, &mut self.model, &self.case.ops[k], false)?;
+        self.max_len = self.max_len.max(self.model.dict.live);
+        Ok(())
+    }
+
+    fn check_segment(&mut self, turn: &Turn<'_>) -> Res {
+        check_segment(turn)
+    }
+
+    fn describe(&self, k: usize) -> String {
+        format!("{:?}", self.case.ops[k])
+    }
+}
+
 fn split_loop(
     seg: &Segment,
     me: usize,
@@ -1336,66 +1369,18 @@ fn split_loop(
     hs: &Handles,
     alive: &mut dyn FnMut() -> Res,
 ) -> Res<Part> {
-    let total = case.ops.len();
-    let mut model = Model::new(case);
-    let (mut applied, mut mine, mut max_len) = (0, 0, model.dict.live);
-    let mut progress = Instant::now();
-    loop {
-        let mut turn = seg.turn_timeout(10 * SEC).ctx("turn")?;
-        let counter = turn
-            .get(hs.ctl)
-            .and_then(|v| v.as_list()?.get(0)?.as_int())
-            .ctx("read the step counter")?;
-        let at = usize::try_from(counter).map_err(|_| format!("step counter {counter}"))?;
-        if at > total || at < applied {
-            return Err(format!("step counter {at}, applied {applied} of {total}"));
-        }
-        if at > applied {
-            while applied < at {
-                let call = resolve(&case.ops[applied], &model);
-                model.apply(&call);
-                max_len = max_len.max(model.dict.live);
-                applied += 1;
-            }
-            check(&turn, hs, &model).map_err(|e| {
-                format!(
-                    "process {me}, after the other process's step {} ({:?}): {e}",
-                    at - 1,
-                    case.ops[at - 1]
-                )
-            })?;
-            progress = Instant::now();
-        }
-        if at == total {
-            check_segment(&turn).map_err(|e| format!("process {me}, at the end: {e}"))?;
-            return Ok(Part { mine, max_len });
-        }
-        if at % 2 == me {
-            step(&mut turn, hs, &mut model, &case.ops[at], false)
-                .map_err(|e| format!("step {at} (process {me}): {e}"))?;
-            max_len = max_len.max(model.dict.live);
-            if at % 16 == 0 {
-                check_segment(&turn).map_err(|e| format!("after step {at} (process {me}): {e}"))?;
-            }
-            *turn
-                .list_mut(hs.ctl)
-                .ctx("list_mut")?
-                .int_mut(0)
-                .ctx("step counter")? += 1;
-            applied += 1;
-            mine += 1;
-            progress = Instant::now();
-        } else {
-            drop(turn);
-            alive()?;
-            if progress.elapsed() > STALL {
-                return Err(format!(
-                    "process {me}: no step for {STALL:?} (counter {at} of {total})"
-                ));
-            }
-            std::thread::yield_now();
-        }
-    }
+    let model = Model::new(case);
+    let mut side = DictSide {
+        case,
+        hs,
+        max_len: model.dict.live,
+        model,
+    };
+    let mine = common::split_steps(seg, me, case.ops.len(), hs.ctl, &mut side, alive)?;
+    Ok(Part {
+        mine,
+        max_len: side.max_len,
+    })
 }
 
 fn peer_split() -> Res<String> {

@@ -55,9 +55,6 @@ type Res<T = ()> = Result<T, String>;
 
 const SEC: Duration = Duration::from_secs(1);
 
-/// How long a process waits for the other's step before giving up.
-const STALL: Duration = Duration::from_secs(30);
-
 trait Ctx<T> {
     fn ctx(self, what: &str) -> Res<T>;
 }
@@ -1609,6 +1606,50 @@ struct Part {
     max_len: usize,
 }
 
+/// This test's side of a split run: the list and its model.
+struct ListSide<'c> {
+    case: &'c Case,
+    max: usize,
+    hs: &'c Handles,
+    model: Model,
+    max_len: usize,
+}
+
+impl common::SplitSide for ListSide<'_> {
+    fn catch_up(&mut self, k: usize) {
+        let call = resolve(&self.case.ops[k], &self.model, self.max);
+        self.model.apply(&call);
+        self.max_len = self.max_len.max(self.model.items.len());
+    }
+
+    fn check(&mut self, turn: &mut Turn<'_>) -> Res {
+        let l = turn.list_mut(self.hs.list).ctx("list_mut")?;
+        check_list(&l, &self.model)
+    }
+
+    fn apply(&mut self, turn: &mut Turn<'_>, k: usize) -> Res {
+        let mut l = turn.list_mut(self.hs.list).ctx("list_mut")?;
+        step(
+            &mut l,
+            self.hs,
+            &mut self.model,
+            &self.case.ops[k],
+            self.max,
+            false,
+        )?;
+        self.max_len = self.max_len.max(l.len());
+        Ok(())
+    }
+
+    fn check_segment(&mut self, turn: &Turn<'_>) -> Res {
+        check_segment(turn)
+    }
+
+    fn describe(&self, k: usize) -> String {
+        format!("{:?}", self.case.ops[k])
+    }
+}
+
 /// Takes turns until the step counter reaches the end, applying the steps
 /// `k` with `k % 2 == me`. `alive` is called while waiting for the other
 /// process; an error from it ends the run.
@@ -1620,70 +1661,19 @@ fn split_loop(
     hs: &Handles,
     alive: &mut dyn FnMut() -> Res,
 ) -> Res<Part> {
-    let total = case.ops.len();
-    let max = profile.max_len();
-    let mut model = Model::new(case);
-    let (mut applied, mut mine, mut max_len) = (0, 0, model.items.len());
-    let mut progress = Instant::now();
-    loop {
-        let mut turn = seg.turn_timeout(10 * SEC).ctx("turn")?;
-        let counter = turn
-            .get(hs.ctl)
-            .and_then(|v| v.as_list()?.get(0)?.as_int())
-            .ctx("read the step counter")?;
-        let at = usize::try_from(counter).map_err(|_| format!("step counter {counter}"))?;
-        if at > total || at < applied {
-            return Err(format!("step counter {at}, applied {applied} of {total}"));
-        }
-        if at > applied {
-            // The other process's steps since our last look.
-            while applied < at {
-                let call = resolve(&case.ops[applied], &model, max);
-                model.apply(&call);
-                max_len = max_len.max(model.items.len());
-                applied += 1;
-            }
-            let l = turn.list_mut(hs.list).ctx("list_mut")?;
-            check_list(&l, &model).map_err(|e| {
-                format!(
-                    "process {me}, after the other process's step {} ({:?}): {e}",
-                    at - 1,
-                    case.ops[at - 1]
-                )
-            })?;
-            progress = Instant::now();
-        }
-        if at == total {
-            check_segment(&turn).map_err(|e| format!("process {me}, at the end: {e}"))?;
-            return Ok(Part { mine, max_len });
-        }
-        if at % 2 == me {
-            let mut l = turn.list_mut(hs.list).ctx("list_mut")?;
-            step(&mut l, hs, &mut model, &case.ops[at], max, false)
-                .map_err(|e| format!("step {at} (process {me}): {e}"))?;
-            max_len = max_len.max(l.len());
-            if at % 16 == 0 {
-                check_segment(&turn).map_err(|e| format!("after step {at} (process {me}): {e}"))?;
-            }
-            *turn
-                .list_mut(hs.ctl)
-                .ctx("list_mut")?
-                .int_mut(0)
-                .ctx("step counter")? += 1;
-            applied += 1;
-            mine += 1;
-            progress = Instant::now();
-        } else {
-            drop(turn);
-            alive()?;
-            if progress.elapsed() > STALL {
-                return Err(format!(
-                    "process {me}: no step for {STALL:?} (counter {at} of {total})"
-                ));
-            }
-            std::thread::yield_now();
-        }
-    }
+    let model = Model::new(case);
+    let mut side = ListSide {
+        case,
+        max: profile.max_len(),
+        hs,
+        max_len: model.items.len(),
+        model,
+    };
+    let mine = common::split_steps(seg, me, case.ops.len(), hs.ctl, &mut side, alive)?;
+    Ok(Part {
+        mine,
+        max_len: side.max_len,
+    })
 }
 
 fn peer_split() -> Res<String> {

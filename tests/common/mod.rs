@@ -384,3 +384,91 @@ impl Rng {
         (0..n).map(|_| self.next() as u8).collect()
     }
 }
+
+/// One model test's side of a run split between two processes (see
+/// [`split_steps`]).
+pub trait SplitSide {
+    /// Applies step `k`, made by the other process, to the local model only.
+    fn catch_up(&mut self, k: usize);
+    /// Compares the shared value with the local model.
+    fn check(&mut self, turn: &mut shmheap::Turn<'_>) -> Result<(), String>;
+    /// Applies step `k` to the shared value and to the local model.
+    fn apply(&mut self, turn: &mut shmheap::Turn<'_>, k: usize) -> Result<(), String>;
+    /// Validates the whole segment.
+    fn check_segment(&mut self, turn: &shmheap::Turn<'_>) -> Result<(), String>;
+    /// Describes step `k` for error messages.
+    fn describe(&self, k: usize) -> String;
+}
+
+/// Takes turns on `seg` until the step counter (item 0 of the list at
+/// `ctl`) reaches `total`, applying the steps `k` with `k % 2 == me` and
+/// bumping the counter after each; the other process's steps are replayed
+/// on the local model and the shared value checked against it. `alive` is
+/// called while waiting for the other process; an error from it ends the
+/// run. Returns how many steps this process applied.
+pub fn split_steps(
+    seg: &shmheap::Segment,
+    me: usize,
+    total: usize,
+    ctl: shmheap::Handle,
+    side: &mut dyn SplitSide,
+    alive: &mut dyn FnMut() -> Result<(), String>,
+) -> Result<usize, String> {
+    const STALL: Duration = Duration::from_secs(30);
+    let (mut applied, mut mine) = (0, 0);
+    let mut progress = Instant::now();
+    loop {
+        let mut turn = seg
+            .turn_timeout(Duration::from_secs(10))
+            .map_err(|e| format!("turn: {e}"))?;
+        let counter = turn
+            .get(ctl)
+            .and_then(|v| v.as_list()?.get(0)?.as_int())
+            .map_err(|e| format!("read the step counter: {e}"))?;
+        let at = usize::try_from(counter).map_err(|_| format!("step counter {counter}"))?;
+        if at > total || at < applied {
+            return Err(format!("step counter {at}, applied {applied} of {total}"));
+        }
+        if at > applied {
+            while applied < at {
+                side.catch_up(applied);
+                applied += 1;
+            }
+            side.check(&mut turn).map_err(|e| {
+                format!(
+                    "process {me}, after the other process's step {} ({}): {e}",
+                    at - 1,
+                    side.describe(at - 1)
+                )
+            })?;
+            progress = Instant::now();
+        }
+        if at == total {
+            side.check_segment(&turn)
+                .map_err(|e| format!("process {me}, at the end: {e}"))?;
+            return Ok(mine);
+        }
+        if at % 2 == me {
+            side.apply(&mut turn, at)
+                .map_err(|e| format!("step {at} (process {me}): {e}"))?;
+            if at % 16 == 0 {
+                side.check_segment(&turn)
+                    .map_err(|e| format!("after step {at} (process {me}): {e}"))?;
+            }
+            let mut l = turn.list_mut(ctl).map_err(|e| format!("list_mut: {e}"))?;
+            *l.int_mut(0).map_err(|e| format!("step counter: {e}"))? += 1;
+            applied += 1;
+            mine += 1;
+            progress = Instant::now();
+        } else {
+            drop(turn);
+            alive()?;
+            if progress.elapsed() > STALL {
+                return Err(format!(
+                    "process {me}: no step for {STALL:?} (counter {at} of {total})"
+                ));
+            }
+            std::thread::yield_now();
+        }
+    }
+}
