@@ -360,7 +360,9 @@ impl Heap {
         let generation = st.next_gen.get();
         m.set_u64(b.add(8), generation << 8 | kind as u64)?;
         // Generations are 56 bits and never 0 (0 marks a cleared header).
-        st.next_gen.set(((generation + 1) & ((1 << 56) - 1)).max(1));
+        // (wrapping: the word comes from the segment and may be anything.)
+        st.next_gen
+            .set((generation.wrapping_add(1) & ((1 << 56) - 1)).max(1));
         st.used.set(st.used.get() + size);
         st.blocks.set(st.blocks.get() + 1);
         Ok(())
@@ -573,6 +575,13 @@ impl Heap {
                 prev_alloc = false;
             }
             o += size;
+        }
+        let next_gen = st.next_gen.get();
+        if next_gen == 0 || next_gen >= 1 << 56 {
+            return Err(Error::corrupt(
+                std::mem::offset_of!(crate::segment::Header, alloc.next_gen) as u64,
+                format!("next generation {next_gen:#x} out of range"),
+            ));
         }
         if (st.top_prev_alloc.get() != 0) != prev_alloc {
             return Err(Error::corrupt(

@@ -330,6 +330,14 @@ fn sample_image_attaches_and_survives_use() {
         crate::__fuzz::attach_image(&[0xAB; 70_000]),
         Err(Error::BadMagic)
     ));
+    // Found by the attach_bytes fuzzer: a next-generation word of all ones
+    // made the next allocation overflow (a panic in debug builds). Now the
+    // validator refuses it, and allocation wraps instead of overflowing.
+    let mut bad_gen = img.clone();
+    let at = std::mem::offset_of!(crate::segment::Header, alloc.next_gen);
+    bad_gen[at..at + 8].copy_from_slice(&u64::MAX.to_le_bytes());
+    let e = crate::__fuzz::attach_image(&bad_gen).unwrap_err();
+    assert!(e.to_string().contains("next generation"), "{e}");
     let mut v2 = img.clone();
     v2[8] = 2;
     assert!(matches!(
