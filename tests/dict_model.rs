@@ -40,8 +40,7 @@ use std::time::{Duration, Instant};
 
 use common::{Peer, Watchdog, describe, env, env_u64, hear, say, unique_name};
 use proptest::prelude::*;
-use proptest::strategy::ValueTree;
-use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestRng, TestRunner};
+use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use shmheap::{Error, Handle, Members, Segment, Turn, Value};
 
 type Res<T = ()> = Result<T, String>;
@@ -1221,25 +1220,13 @@ fn arb_case(profile: Profile, ops: Range<usize>) -> impl Strategy<Value = Case> 
         })
 }
 
+/// The case of `seed`: the same in every process that runs this binary.
 fn gen_case(seed: u64, profile: Profile, steps: usize) -> Res<Case> {
-    let mut bytes = [0u8; 32];
-    for (i, chunk) in bytes.chunks_mut(8).enumerate() {
-        chunk.copy_from_slice(&(seed ^ (i as u64) << 56).to_le_bytes());
-    }
-    let rng = TestRng::from_seed(RngAlgorithm::ChaCha, &bytes);
-    let mut runner = TestRunner::new_with_rng(Config::default(), rng);
-    let tree = arb_case(profile, steps..steps + 1)
-        .new_tree(&mut runner)
-        .map_err(|e| format!("generating seed {seed}: {e}"))?;
-    Ok(tree.current())
+    common::seeded(arb_case(profile, steps..steps + 1), seed)
 }
 
 fn digest(case: &Case) -> u64 {
-    format!("{case:?}")
-        .bytes()
-        .fold(0xcbf2_9ce4_8422_2325, |h, b| {
-            (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
-        })
+    common::digest(case)
 }
 
 // ---------------------------------------------------------------------------

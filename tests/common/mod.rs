@@ -472,3 +472,31 @@ pub fn split_steps(
         }
     }
 }
+
+/// The value `strategy` draws from a ChaCha generator seeded with `seed`:
+/// the same in every process that runs the same binary (how the two sides
+/// of a split run agree on their case without sending it).
+pub fn seeded<S: proptest::strategy::Strategy>(strategy: S, seed: u64) -> Result<S::Value, String> {
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+    let mut bytes = [0u8; 32];
+    for (i, chunk) in bytes.chunks_mut(8).enumerate() {
+        chunk.copy_from_slice(&(seed ^ (i as u64) << 56).to_le_bytes());
+    }
+    let rng = TestRng::from_seed(RngAlgorithm::ChaCha, &bytes);
+    let mut runner = TestRunner::new_with_rng(Config::default(), rng);
+    let tree = strategy
+        .new_tree(&mut runner)
+        .map_err(|e| format!("generating seed {seed}: {e}"))?;
+    Ok(tree.current())
+}
+
+/// FNV-1a of a value's `Debug` text: two processes compare it to check they
+/// run the same case.
+pub fn digest(v: &impl std::fmt::Debug) -> u64 {
+    format!("{v:?}")
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325, |h, b| {
+            (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
+        })
+}
