@@ -47,6 +47,7 @@ mod value;
 
 pub use alloc::Stats;
 pub use error::Error;
+pub use format::recover::Recovery;
 pub use format::validate::Report;
 pub use segment::{Handle, Segment, SegmentOptions};
 pub use turn::Turn;
@@ -66,6 +67,17 @@ pub struct ReadmeDoctests;
 /// The crate's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// Hooks for the crash tests (not a stable API).
+#[doc(hidden)]
+pub mod __test {
+    /// Arms crash injection: the `n`-th allocator or journal step from now
+    /// (an allocation, a free, a journal record, a commit) kills this process
+    /// with SIGKILL, wherever it is. `0` disarms.
+    pub fn crash_after(n: u64) {
+        crate::alloc::CRASH_AT.store(n, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 /// Entry points for the fuzz targets in `fuzz/` (not a stable API).
 #[doc(hidden)]
 pub mod __fuzz {
@@ -75,7 +87,22 @@ pub mod __fuzz {
     /// uses it: reads every message, takes them, mutates lists, frees them,
     /// and validates again. Any panic is a bug.
     pub fn attach_image(bytes: &[u8]) -> Result<Report, Error> {
+        // Recovery (journal rollback, allocator rebuild, reclaiming) on a
+        // hostile image must not panic either; a recovered image must be
+        // usable like a valid one.
+        if let Ok(seg) = Segment::from_image(bytes)
+            && let Ok(turn) = seg.turn()
+            && turn.recover_data().is_ok()
+        {
+            drop(turn);
+            use_image(&seg)?;
+        }
         let seg = Segment::from_image(bytes)?;
+        use_image(&seg)
+    }
+
+    /// Validates the segment and, if it is valid, uses it fully.
+    fn use_image(seg: &Segment) -> Result<Report, Error> {
         let mut turn = seg.turn()?;
         let report = turn.validate()?;
         // A segment that validated must be fully usable.

@@ -2,9 +2,11 @@
 //! inside a turn).
 
 use std::path::Path;
+use std::time::{Duration, Instant};
 
-use crate::Error;
+use crate::format::recover::{Recovery, recover_data};
 use crate::segment::{Segment, SegmentOptions};
+use crate::{Error, Turn};
 
 impl Segment {
     /// Attaches to the named segment. The header and every reachable object
@@ -14,9 +16,17 @@ impl Segment {
         SegmentOptions::default().attach(name)
     }
 
-    fn validated(self, validate: bool) -> Result<Segment, Error> {
-        if validate {
-            self.turn()?.validate()?;
+    fn validated(mut self, opts: &SegmentOptions) -> Result<Segment, Error> {
+        self.auto_recover = opts.auto_recover;
+        {
+            let turn = self.turn()?;
+            if turn.heap().in_operation() {
+                // A segment whose last operation was cut off (an image
+                // copied mid-operation): roll it back before anything else.
+                turn.recover_data()?;
+            } else if opts.validate {
+                turn.validate()?;
+            }
         }
         Ok(self)
     }
@@ -25,11 +35,102 @@ impl Segment {
 impl SegmentOptions {
     /// Attaches to the named segment (validating it unless turned off).
     pub fn attach(&self, name: &str) -> Result<Segment, Error> {
-        Segment::open_shm(name)?.validated(self.validate)
+        Segment::open_shm(name)?.validated(self)
     }
 
     /// Attaches to a file-backed segment.
     pub fn attach_file(&self, path: &Path) -> Result<Segment, Error> {
-        Segment::open_file(path)?.validated(self.validate)
+        Segment::open_file(path)?.validated(self)
+    }
+}
+
+impl Segment {
+    /// Waits (as long as it takes) for this process's turn.
+    ///
+    /// If the process holding the turn dies, this returns
+    /// [`Error::PeerDied`] within about [`crate::turn::LIVENESS_PERIOD`]
+    /// (20 ms) plus a wake-up; call [`Segment::recover`] and wait again (or
+    /// set [`SegmentOptions::auto_recover`] and this recovers by itself).
+    pub fn turn(&self) -> Result<Turn<'_>, Error> {
+        self.turn_until(None)
+    }
+
+    /// Waits at most `timeout` for the turn; [`Error::Timeout`] if it did not
+    /// come (the turn is then not entered, and the queue of waiters goes on).
+    pub fn turn_timeout(&self, timeout: Duration) -> Result<Turn<'_>, Error> {
+        self.turn_until(Some(Instant::now() + timeout))
+    }
+
+    fn turn_until(&self, deadline: Option<Instant>) -> Result<Turn<'_>, Error> {
+        loop {
+            match self.acquire(deadline) {
+                Err(Error::PeerDied { .. }) if self.auto_recover => {
+                    // Whoever wins the take-over recovers; the others find a
+                    // live holder and wait again (keeping their tickets).
+                    self.recover()?;
+                }
+                r => return r,
+            }
+        }
+    }
+
+    /// Recovers from the death of the process holding the turn (after
+    /// [`Error::PeerDied`]): takes the turn over, rolls back the operation
+    /// the dead process was in the middle of (restoring every byte it had
+    /// overwritten), rebuilds the allocator from the block headers, frees
+    /// every block no root reaches (what the dead process had allocated but
+    /// not published, or was freeing), validates the whole segment, and
+    /// hands the turn on. Values committed by completed operations are
+    /// intact, including the completed operations of the dead process's
+    /// last turn (the unit of atomicity is one operation, such as one
+    /// `push` or one `insert`; see FORMAT.md, "Crash consistency").
+    ///
+    /// Returns `None` when there is nothing to recover: the turn's holder is
+    /// alive (another survivor may be recovering right now; wait for the
+    /// turn as usual). Several survivors may call this at once: one wins.
+    /// A recovery interrupted by its own death is redone by the next.
+    pub fn recover(&self) -> Result<Option<Recovery>, Error> {
+        let guard = self.local.lock().unwrap_or_else(|p| p.into_inner());
+        let Some((turn, pid)) = self.take_over(guard) else {
+            return Ok(None);
+        };
+        let mut r = turn.recover_data()?;
+        drop(turn);
+        r.dead_pid = pid;
+        *self.last_recovery.lock().unwrap_or_else(|p| p.into_inner()) = Some(r);
+        Ok(Some(r))
+    }
+
+    /// What the last recovery made by this process (by
+    /// [`Segment::recover`] or automatically) did.
+    pub fn last_recovery(&self) -> Option<Recovery> {
+        *self.last_recovery.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Turn<'_> {
+    /// Rolls back an interrupted operation and reclaims unreachable blocks
+    /// (see [`Segment::recover`]).
+    pub(crate) fn recover_data(&self) -> Result<Recovery, Error> {
+        recover_data(&self.heap(), self.queue_state())
+    }
+}
+
+impl Drop for Turn<'_> {
+    fn drop(&mut self) {
+        let heap = self.heap();
+        if heap.in_operation() {
+            if std::thread::panicking() {
+                // A panic cut an operation off: undo it as recovery would
+                // (nothing to report from a drop; a failure here leaves the
+                // journal for the next recovery).
+                let _ = self.recover_data();
+            } else {
+                // An operation that returned an error leaves a consistent
+                // structure; its deferred frees run now.
+                let _ = heap.commit();
+            }
+        }
+        self.release();
     }
 }

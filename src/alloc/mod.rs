@@ -29,6 +29,8 @@ pub(crate) const SMALL_MAX: u64 = 1024;
 /// Kind of a freed small block parked in a fast bin (its `ALLOC` flag stays
 /// set so neighbours do not coalesce with it; its generation is 0).
 pub(crate) const K_FAST: u8 = 0xFF;
+/// Kind of the undo journal's block (see [`journal`]).
+pub(crate) const K_JOURNAL: u8 = 39;
 
 /// Block flag: allocated.
 pub(crate) const ALLOC: u64 = 1;
@@ -39,6 +41,30 @@ pub(crate) const ROOT: u64 = 4;
 /// Block flag: the root is in the message queue.
 pub(crate) const QUEUED: u64 = 8;
 const FLAGS: u64 = 15;
+
+/// Crash injection for the tests (`__test::crash_after`): when armed (not
+/// 0), every allocator step and journal step counts it down, and the one
+/// that brings it to 1 kills this process with SIGKILL. Disarmed, the cost
+/// is one relaxed load per step.
+pub(crate) static CRASH_AT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// A point where a process may die (see [`CRASH_AT`]).
+#[inline(always)]
+pub(crate) fn crash_point() {
+    use std::sync::atomic::Ordering::Relaxed;
+    if CRASH_AT.load(Relaxed) != 0 {
+        crash_step();
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn crash_step() {
+    use std::sync::atomic::Ordering::Relaxed;
+    if CRASH_AT.fetch_sub(1, Relaxed) == 1 {
+        crate::os::kill_self();
+    }
+}
 
 /// Space usage of a segment, from [`crate::Turn::stats`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -90,6 +116,9 @@ fn large_index(size: u64) -> usize {
 pub(crate) struct Heap {
     pub(crate) mem: Mem,
     st: *const AllocState,
+    /// False for a heap that builds a new, unreachable object (see
+    /// [`Heap::fresh`]).
+    journaled: bool,
 }
 
 impl Heap {
@@ -97,7 +126,11 @@ impl Heap {
     /// `st` must point to the allocator state inside `mem`'s header, and the
     /// caller must hold the turn (nobody else touches the state or blocks).
     pub(crate) unsafe fn new(mem: Mem, st: *const AllocState) -> Heap {
-        Heap { mem, st }
+        Heap {
+            mem,
+            st,
+            journaled: true,
+        }
     }
 
     #[inline]
@@ -116,11 +149,14 @@ impl Heap {
     /// Space usage.
     pub(crate) fn stats(&self) -> Stats {
         let st = self.st();
+        // The undo journal's block is bookkeeping, like the header: not
+        // counted as used.
+        let journal = self.journal_block_size();
         Stats {
             size: self.mem.len(),
-            used: st.used.get(),
+            used: st.used.get().saturating_sub(journal),
             free: self.mem.len() - st.top.get() + st.free_in_bins.get() + st.fast_bytes.get(),
-            blocks: st.blocks.get(),
+            blocks: st.blocks.get().saturating_sub((journal != 0) as u64),
             free_in_bins: st.free_in_bins.get() + st.fast_bytes.get(),
             high_water: st.top.get(),
         }
@@ -308,6 +344,7 @@ impl Heap {
     /// returns its offset. The payload is not initialised. Out of memory
     /// leaves everything as it was.
     pub(crate) fn alloc(&self, payload: u64, kind: u8) -> Result<Offset, Error> {
+        crash_point();
         let need = payload
             .checked_add(HDR + 15)
             .map(|n| (n & !15).max(MIN_BLOCK))
@@ -357,6 +394,7 @@ impl Heap {
         let m = self.mem;
         let st = self.st();
         m.set_u64(b, size | ALLOC | prev_alloc)?;
+        crash_point();
         let generation = st.next_gen.get();
         m.set_u64(b.add(8), generation << 8 | kind as u64)?;
         // Generations are 56 bits and never 0 (0 marks a cleared header).
@@ -424,9 +462,12 @@ impl Heap {
                 } else {
                     0
                 };
+                // The header first, then `top` takes the block in (a death
+                // in between leaves the heap walk as it was).
+                self.stamp(b, need, pa, kind)?;
                 st.top.set(top + need);
                 st.top_prev_alloc.set(1);
-                (b, need, pa)
+                return Ok(b);
             }
         };
         self.stamp(b, size, prev_alloc, kind)?;
@@ -449,8 +490,10 @@ impl Heap {
         }
     }
 
-    /// Frees the allocated block `b` (not what it points to).
-    pub(crate) fn free(&self, b: Offset) -> Result<(), Error> {
+    /// Frees the allocated block `b` (not what it points to) at once; see
+    /// [`Heap::free`] for the journal-aware free operations use.
+    pub(crate) fn free_now(&self, b: Offset) -> Result<(), Error> {
+        crash_point();
         let (size, flags, kind) = self.live(b)?;
         if kind == K_FAST {
             return Err(Error::corrupt(b.get(), "block is free already"));
@@ -505,6 +548,7 @@ impl Heap {
         // a neighbour or into top), so an old handle can never match it,
         // whatever is later written around it.
         m.set_u64(b.add(8), 0)?;
+        crash_point();
         if start.get() + total == st.top.get() {
             st.top.set(start.get());
             st.top_prev_alloc.set(1);
@@ -691,5 +735,104 @@ impl Heap {
     }
 }
 
+/// What [`Heap::rebuild`] reclaimed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Rebuilt {
+    /// Allocated blocks that were not kept, now free.
+    pub(crate) blocks: u64,
+    /// Their bytes.
+    pub(crate) bytes: u64,
+}
+
+impl Heap {
+    /// Rebuilds the allocator's state from the block headers alone (after a
+    /// process died inside an allocator step): keeps the allocated blocks
+    /// for which `keep` holds, turns every other block (free, parked in a
+    /// fast bin, or allocated but not kept) into free space, merges
+    /// neighbours, and rewrites flags, footers, bins and counters. It needs
+    /// only each block's size word to be sound, which every allocator step
+    /// preserves (a block's size changes with one store, and a block is
+    /// written before `top` takes it in). Running it again after a death
+    /// half-way gives the same result.
+    pub(crate) fn rebuild(&self, keep: impl Fn(Offset) -> bool) -> Result<Rebuilt, Error> {
+        let st = self.st();
+        let top = st.top.get();
+        if top < HEAP_START || top > self.mem.len() || !top.is_multiple_of(16) {
+            return Err(Error::corrupt(
+                std::mem::offset_of!(crate::segment::Header, alloc) as u64,
+                "heap top out of range",
+            ));
+        }
+        // Check the whole chain of sizes before changing anything.
+        let mut o = HEAP_START;
+        while o < top {
+            o += self.header(Offset::new(o))?.0;
+        }
+        for w in st.small.iter().chain(&st.large).chain(&st.fast) {
+            w.set(0);
+        }
+        for w in [
+            &st.small_map,
+            &st.large_map,
+            &st.fast_map,
+            &st.free_in_bins,
+            &st.fast_bytes,
+            &st.used,
+            &st.blocks,
+        ] {
+            w.set(0);
+        }
+        let mut out = Rebuilt::default();
+        let mut run: Option<u64> = None;
+        let m = self.mem;
+        let mut o = HEAP_START;
+        while o < top {
+            let b = Offset::new(o);
+            let (size, flags) = self.header(b)?;
+            let w1 = m.u64(b.add(8))?;
+            let allocated = flags & ALLOC != 0 && w1 != K_FAST as u64;
+            if allocated && keep(b) {
+                // The block before is kept (or none), unless a free run
+                // ends here.
+                let pa = match run.take() {
+                    Some(r) => {
+                        self.insert_free(Offset::new(r), o - r, PREV_ALLOC)?;
+                        0
+                    }
+                    None => PREV_ALLOC,
+                };
+                m.set_u64(b, size | ALLOC | (flags & (ROOT | QUEUED)) | pa)?;
+                st.used.set(st.used.get() + size);
+                st.blocks.set(st.blocks.get() + 1);
+            } else {
+                if allocated {
+                    out.blocks += 1;
+                    out.bytes += size;
+                }
+                // No old handle may match this block again.
+                m.set_u64(b.add(8), 0)?;
+                run.get_or_insert(o);
+            }
+            o += size;
+        }
+        match run {
+            Some(r) => {
+                st.top.set(r);
+                st.top_prev_alloc.set(1);
+                m.set_u64(Offset::new(r), 0)?;
+                m.set_u64(Offset::new(r).add(8), 0)?;
+            }
+            None => st.top_prev_alloc.set(1),
+        }
+        // A death inside `stamp` may have handed out the current generation.
+        let g = st.next_gen.get();
+        st.next_gen
+            .set((g.wrapping_add(1) & ((1 << 56) - 1)).max(1));
+        Ok(out)
+    }
+}
+
 #[cfg(test)]
 mod tests;
+
+mod journal;

@@ -100,6 +100,10 @@ impl ByteArrayLayout {
             return Ok(());
         }
         let want = total.max(self.cap.saturating_mul(2)).max(16);
+        // Two header words change (data, cap): journal them before anything
+        // can fail half-way; publish; free the old block once committed.
+        // (Every other store of the header changes `len` alone.)
+        heap.save(payload(self.b), 24)?;
         let nd = heap.alloc(want, K_BYTES_DATA)?;
         let cap = heap.header(nd)?.0 - HDR;
         if self.len > 0 {
@@ -113,7 +117,7 @@ impl ByteArrayLayout {
         if !old.is_null() {
             heap.free(old)?;
         }
-        Ok(())
+        heap.commit()
     }
 
     /// Frees the data block (not the header).

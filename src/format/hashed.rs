@@ -182,8 +182,40 @@ impl HashLayout {
             && (self.len == 0) == (self.tail == 0)
     }
 
-    /// Writes the header back (publishes a change).
+    /// Journal bytes one insertion may save: the new entry, the old tail,
+    /// an index slot, and header stores (its own, and those of a rehash and
+    /// of added chunks while reserving room).
+    pub(crate) fn insert_journal(&self) -> u64 {
+        2 * (16 + self.stride) + 24 + 4 * (16 + HASH_PAYLOAD)
+    }
+
+    /// Journal bytes `n` removals may save: index slots (each tombstone
+    /// may be cleared once), three entries each, header stores, and the
+    /// settling rehash or release.
+    pub(crate) fn remove_journal(&self, n: u64) -> u64 {
+        n * (24 + 3 * (16 + self.stride) + 16 + HASH_PAYLOAD)
+            + 24 * self.tombs
+            + 2 * (16 + HASH_PAYLOAD)
+    }
+
+    /// Journals entry `e` (before it or its links change).
+    fn save_entry(&self, heap: &Heap, e: u64) -> Result<(), Error> {
+        heap.save(self.entry_offset(heap, e)?, self.stride)
+    }
+
+    /// Journals index slot `pos` (before it changes).
+    fn save_ix(heap: &Heap, ix: &Index, pos: u64) -> Result<(), Error> {
+        // SAFETY: `pos & mask` is in bounds of the index (see `Index::get`).
+        heap.save_ptr(
+            unsafe { ix.p.add((pos & ix.mask) as usize) } as *const u8,
+            4,
+        )
+    }
+
+    /// Writes the header back (publishes a change), journaling the old one
+    /// first: an operation's header stores are its publishing steps.
     pub(crate) fn store(&self, heap: &Heap) -> Result<(), Error> {
+        heap.save(payload(self.b), HASH_PAYLOAD)?;
         let p = heap.mem.ptr(payload(self.b), HASH_PAYLOAD, 8)? as *mut u64;
         let words = [
             self.len,
@@ -458,13 +490,16 @@ impl HashLayout {
         }
         let e = self.take_entry(heap)?;
         let entry = self.entry(heap, e)?;
+        self.save_entry(heap, e)?;
         entry.write(h, self.tail, 0, key, value);
         if self.tail != 0 {
+            self.save_entry(heap, self.tail - 1)?;
             self.entry(heap, self.tail - 1)?.set_next(e + 1);
         } else {
             self.head = e + 1;
         }
         self.tail = e + 1;
+        Self::save_ix(heap, &ix, pos)?;
         ix.set(pos, (e + 1) as u32);
         if was == DELETED {
             self.tombs = self
@@ -515,28 +550,34 @@ impl HashLayout {
         let (b, kind) = (self.b, self.kind);
         let broken = || corrupt(b, kind, "tombstone count is wrong");
         if ix.get(pos + 1) == EMPTY {
+            Self::save_ix(heap, &ix, pos)?;
             ix.set(pos, EMPTY);
             let mut q = pos.wrapping_sub(1) & ix.mask;
             while ix.get(q) == DELETED {
+                Self::save_ix(heap, &ix, q)?;
                 ix.set(q, EMPTY);
                 self.tombs = self.tombs.checked_sub(1).ok_or_else(broken)?;
                 q = q.wrapping_sub(1) & ix.mask;
             }
         } else {
+            Self::save_ix(heap, &ix, pos)?;
             ix.set(pos, DELETED);
             self.tombs += 1;
         }
         let (p, n) = (entry.prev(), entry.next());
         if p != 0 {
+            self.save_entry(heap, p - 1)?;
             self.entry(heap, p - 1)?.set_next(n);
         } else {
             self.head = n;
         }
         if n != 0 {
+            self.save_entry(heap, n - 1)?;
             self.entry(heap, n - 1)?.set_prev(p);
         } else {
             self.tail = p;
         }
+        self.save_entry(heap, e)?;
         entry.write(0, 0, self.free, Slot::NONE, Slot::NONE);
         self.free = e + 1;
         self.len -= 1;

@@ -47,6 +47,25 @@ impl ListLayout {
         Ok(l)
     }
 
+    /// Saves the header words in the journal (before a change of several).
+    #[inline]
+    pub(crate) fn save_header(&self, heap: &Heap) -> Result<(), Error> {
+        heap.save(payload(self.b), 24)
+    }
+
+    /// Saves the slots of items `from..to` in the journal, a chunk run at a
+    /// time (before they are overwritten).
+    pub(crate) fn save_slots(&self, heap: &Heap, from: u64, to: u64) -> Result<(), Error> {
+        let mut i = from;
+        while i < to {
+            let (k, j) = locate(i);
+            let run = (chunk_cap(k) - j).min(to - i);
+            heap.save(self.slot(heap, i)?, 16 * run)?;
+            i += run;
+        }
+        Ok(())
+    }
+
     /// Writes len, table and nchunks back (publishes a change).
     #[inline]
     pub(crate) fn store(&self, heap: &Heap) -> Result<(), Error> {

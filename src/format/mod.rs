@@ -9,6 +9,7 @@ pub(crate) mod hash;
 pub(crate) mod hashed;
 pub(crate) mod hashed_check;
 pub(crate) mod list;
+pub(crate) mod recover;
 pub(crate) mod slot;
 pub(crate) mod typed;
 pub(crate) mod validate;
@@ -60,6 +61,8 @@ pub(crate) const K_HASH_INDEX: u8 = 37;
 /// Object kind: a chunk of dict or set entries.
 pub(crate) const K_HASH_CHUNK: u8 = 38;
 
+pub(crate) use crate::alloc::K_JOURNAL;
+
 /// The Python name of a tag, for errors.
 pub(crate) fn type_name(tag: u8) -> &'static str {
     match tag {
@@ -83,6 +86,7 @@ pub(crate) fn type_name(tag: u8) -> &'static str {
         K_BYTES_DATA => "bytearray data",
         K_HASH_INDEX => "hash index",
         K_HASH_CHUNK => "hash entry chunk",
+        K_JOURNAL => "journal",
         _ => "unknown",
     }
 }

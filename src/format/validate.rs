@@ -11,8 +11,9 @@
 use super::bytearray::{BA_PAYLOAD, ByteArrayLayout};
 use super::list::{CHUNK_SLOTS, ListLayout, TABLE_ENTRIES, chunk_cap};
 use super::{
-    K_BOX, K_BYTES_DATA, K_LIST_CHUNK, K_LIST_TABLE, K_QUEUE, SEQ_SLOTS, Slot, T_BYTEARRAY,
-    T_BYTES, T_DICT, T_FROZENSET, T_LIST, T_SET, T_STR, T_TUPLE, is_ptr_tag, payload, type_name,
+    K_BOX, K_BYTES_DATA, K_JOURNAL, K_LIST_CHUNK, K_LIST_TABLE, K_QUEUE, SEQ_SLOTS, Slot,
+    T_BYTEARRAY, T_BYTES, T_DICT, T_FROZENSET, T_LIST, T_SET, T_STR, T_TUPLE, is_ptr_tag, payload,
+    type_name,
 };
 use crate::Error;
 use crate::alloc::{HDR, Heap, QUEUED, ROOT};
@@ -201,6 +202,24 @@ impl super::hashed_check::Owner for Walk<'_> {
 
 /// Validates the whole heap and the queue.
 pub(crate) fn validate(heap: &Heap, queue: &QueueState) -> Result<Report, Error> {
+    validate_marking(heap, queue).map(|(r, _)| r)
+}
+
+/// The blocks a validation found reachable.
+pub(crate) struct Reached(Bits);
+
+impl Reached {
+    /// Whether block `b` is reachable from a root, the queue or the journal.
+    pub(crate) fn get(&self, b: Offset) -> bool {
+        b.get() >= HEAP_START && self.0.get(b)
+    }
+}
+
+/// [`validate`], also returning which blocks are reachable.
+pub(crate) fn validate_marking(
+    heap: &Heap,
+    queue: &QueueState,
+) -> Result<(Report, Reached), Error> {
     let top = heap.top();
     if top < HEAP_START || top > heap.mem.len() {
         return Err(Error::corrupt(0, "heap top out of range"));
@@ -231,6 +250,27 @@ pub(crate) fn validate(heap: &Heap, queue: &QueueState) -> Result<Report, Error>
         stack: Vec::new(),
         reachable: 0,
     };
+    // The undo journal: empty between operations (a non-empty one is an
+    // interrupted operation, which recovery rolls back first).
+    let j = heap.journal();
+    let joff = std::mem::offset_of!(crate::segment::Header, journal) as u64;
+    if j.len.get() != 0 {
+        return Err(Error::corrupt(
+            joff,
+            format!(
+                "an interrupted operation left {} journal bytes (recover first)",
+                j.len.get()
+            ),
+        ));
+    }
+    if j.block.get() != 0 {
+        let (room, _) = w.claim(Offset::new(j.block.get()), Some(K_JOURNAL))?;
+        if j.cap.get() > room {
+            return Err(Error::corrupt(joff, "journal capacity beyond its block"));
+        }
+    } else if j.cap.get() != 0 {
+        return Err(Error::corrupt(joff, "journal capacity without a block"));
+    }
     // The queue: a ring of handles to queued roots.
     let qoff = std::mem::offset_of!(crate::segment::Header, queue) as u64;
     let (ring, cap, head, len) = (
@@ -288,12 +328,15 @@ pub(crate) fn validate(heap: &Heap, queue: &QueueState) -> Result<Report, Error>
             w.object(b, cap, kind)?;
         }
     }
-    Ok(Report {
+    // The journal's block is bookkeeping: not counted as a value's block.
+    let journal = (j.block.get() != 0) as u64;
+    let report = Report {
         heap_bytes: top - HEAP_START,
-        blocks,
+        blocks: blocks - journal,
         roots: roots.len() as u64,
         messages: len,
-        reachable: w.reachable,
+        reachable: w.reachable - journal,
         orphans: blocks - w.reachable,
-    })
+    };
+    Ok((report, Reached(w.visited)))
 }

@@ -56,3 +56,14 @@ pub(crate) fn pid_alive(pid: u32) -> bool {
         }
     }
 }
+
+/// Ends this process at once with SIGKILL, as a crash would (no unwinding,
+/// no destructors, no flushing): for the crash-injection tests.
+pub(crate) fn kill_self() -> ! {
+    #[cfg(not(miri))]
+    {
+        let me = rustix::process::getpid();
+        let _ = rustix::process::kill_process(me, rustix::process::Signal::KILL);
+    }
+    std::process::abort()
+}

@@ -51,6 +51,15 @@ impl<'seg> Turn<'seg> {
         }
     }
 
+    /// Journals the queue's counters (before a change of several).
+    fn save_queue(&self) -> Result<(), Error> {
+        let at = std::mem::offset_of!(crate::segment::Header, queue) as u64;
+        self.heap().save(
+            Offset::new(at),
+            std::mem::size_of::<crate::segment::QueueState>() as u64,
+        )
+    }
+
     fn set_queue(&mut self, r: Ring) {
         let q = self.queue_state();
         q.ring.set(r.ring);
@@ -79,12 +88,21 @@ impl<'seg> Turn<'seg> {
     /// (the publishing step of every put); on failure frees it.
     pub(crate) fn publish_message(&mut self, b: Offset) -> Result<Handle, Error> {
         let heap = self.heap();
-        heap.set_flags(b, ROOT, 0)?;
+        // Start from an empty journal: the error path below rolls back.
+        heap.commit()?;
         let h = heap.handle(b)?;
-        if let Err(e) = self.enqueue(h) {
+        // The flags word is journaled with the queue (`enqueue`): a death
+        // before the commit leaves neither the flag nor the entry, and the
+        // unreachable object is reclaimed.
+        if let Err(e) = heap.save(b, 8).and_then(|()| {
+            heap.set_flags(b, ROOT, 0)?;
+            self.enqueue(h)
+        }) {
+            heap.rollback()?;
             free_object(&heap, b)?;
             return Err(e);
         }
+        heap.commit()?;
         Ok(h)
     }
 
@@ -103,12 +121,19 @@ impl<'seg> Turn<'seg> {
                 owner: "the message queue",
             });
         }
-        self.enqueue(h)
+        let heap = self.heap();
+        heap.save(h.offset, 8)?;
+        let r = self.enqueue(h);
+        heap.commit()?;
+        r
     }
 
+    /// Appends `h` to the ring (journaling the counters and the object's
+    /// flags word; the caller commits).
     fn enqueue(&mut self, h: Handle) -> Result<(), Error> {
         let heap = self.heap();
         let m = heap.mem;
+        self.save_queue()?;
         let mut q = self.queue();
         if q.len == q.cap {
             // Grow: write the new ring fully, publish it, then free the old.
@@ -159,6 +184,8 @@ impl<'seg> Turn<'seg> {
         };
         let heap = self.heap();
         heap.check_handle(h)?;
+        self.save_queue()?;
+        heap.save(h.offset, 8)?;
         let mut q = self.queue();
         q.head = (q.head + 1) % q.cap;
         q.len -= 1;
@@ -167,6 +194,7 @@ impl<'seg> Turn<'seg> {
         }
         self.set_queue(q);
         heap.set_flags(h.offset, 0, QUEUED)?;
+        heap.commit()?;
         Ok(Some(h))
     }
 
@@ -278,6 +306,9 @@ impl<'seg> Turn<'seg> {
                 owner: "a container",
             });
         }
+        // Unpublish the root first (one store): a death while freeing what
+        // it owns leaves only unreachable blocks, which recovery reclaims.
+        heap.set_flags(h.offset, 0, ROOT)?;
         free_object(&heap, h.offset)
     }
 
@@ -288,6 +319,9 @@ impl<'seg> Turn<'seg> {
 
     /// Validates the whole segment now (what attach does).
     pub fn validate(&self) -> Result<Report, Error> {
+        // An operation that returned an error left its structure consistent
+        // and perhaps its journal unflushed: end it first.
+        self.heap().commit()?;
         validate(&self.heap(), self.queue_state())
     }
 }

@@ -339,12 +339,12 @@ fn sample_image_attaches_and_survives_use() {
     let e = crate::__fuzz::attach_image(&bad_gen).unwrap_err();
     assert!(e.to_string().contains("next generation"), "{e}");
     let mut v2 = img.clone();
-    v2[8] = 2;
+    v2[8] = 1;
     assert!(matches!(
         crate::__fuzz::attach_image(&v2),
         Err(Error::UnsupportedVersion {
-            found: 2,
-            expected: 1
+            found: 1,
+            expected: 2
         })
     ));
 }

@@ -10,7 +10,7 @@ use bytecheck::CheckBytes;
 /// `b"SHMHEAP\0"`.
 pub(crate) const MAGIC: [u8; 8] = *b"SHMHEAP\0";
 /// The format version this build reads and writes.
-pub(crate) const VERSION: u32 = 1;
+pub(crate) const VERSION: u32 = 2;
 /// Capacity of the process table (and of the waiter ring).
 pub(crate) const MAX_PROCS: usize = 256;
 /// Number of small-block bins: exact sizes 32, 48, ... 1024 use bins 0 to
@@ -119,6 +119,22 @@ pub(crate) struct QueueState {
     pub(crate) len: AtomicU64,
 }
 
+/// The undo journal of the operation in progress (see `alloc::journal`):
+/// records of the bytes an operation is about to overwrite, and the blocks it
+/// frees once it is complete. Empty (`len == 0`) between operations.
+#[derive(CheckBytes)]
+#[repr(C)]
+pub(crate) struct JournalState {
+    /// Offset of the journal block, or 0.
+    pub(crate) block: AtomicU64,
+    /// Record bytes the block can hold.
+    pub(crate) cap: AtomicU64,
+    /// Record bytes written by the operation in progress (0: none).
+    pub(crate) len: AtomicU64,
+    /// Zero.
+    pub(crate) reserved: AtomicU64,
+}
+
 /// The segment header, at offset 0.
 #[derive(CheckBytes)]
 #[repr(C)]
@@ -149,6 +165,8 @@ pub(crate) struct Header {
     pub(crate) queue: QueueState,
     /// The attachments (free records have pid 0).
     pub(crate) procs: [ProcRecord; MAX_PROCS],
+    /// The undo journal.
+    pub(crate) journal: JournalState,
 }
 
 /// Where the heap starts: the header rounded up to a page.
@@ -381,6 +399,22 @@ mod tests {
                 64,
                 64,
             ),
+            (
+                "journal",
+                offset_of!(Header, journal),
+                20608,
+                size_of::<JournalState>(),
+                32,
+            ),
+            (
+                "journal.block",
+                offset_of!(Header, journal.block),
+                20608,
+                8,
+                8,
+            ),
+            ("journal.cap", offset_of!(Header, journal.cap), 20616, 8, 8),
+            ("journal.len", offset_of!(Header, journal.len), 20624, 8, 8),
         ];
         for &(name, off, want_off, size, want_size) in fields {
             assert_eq!(off, want_off, "offset of {name}");
@@ -390,11 +424,11 @@ mod tests {
         assert_eq!(size_of::<Line<AtomicU32>>(), 128);
         assert_eq!(size_of::<Line<AtomicU64>>(), 128);
         assert_eq!(std::mem::align_of::<Header>(), 128);
-        // 20608 bytes of fields (a multiple of 128 already).
-        assert_eq!(size_of::<Header>(), 20608);
+        // 20640 bytes of fields, padded to the 128-byte alignment.
+        assert_eq!(size_of::<Header>(), 20736);
         assert_eq!(HEAP_START, 24576);
         assert_eq!(MAGIC, *b"SHMHEAP\0");
-        assert_eq!(VERSION, 1);
+        assert_eq!(VERSION, 2);
         assert_eq!((MAX_PROCS, NSMALL, NLARGE), (256, 64, 64));
         assert_eq!((MIN_SIZE, MAX_SIZE), (64 << 10, 1 << 40));
     }

@@ -10,7 +10,7 @@ use std::sync::atomic::Ordering;
 
 pub(crate) use header::{ABANDONED, ENTERED, IDLE, ProcRecord, WAITING};
 pub(crate) use header::{
-    AllocState, HEAP_START, Header, MAX_PROCS, NLARGE, NSMALL, QueueState, TurnWords,
+    AllocState, HEAP_START, Header, JournalState, MAX_PROCS, NLARGE, NSMALL, QueueState, TurnWords,
 };
 pub(crate) use mem::Mem;
 pub(crate) use offset::Offset;
@@ -84,6 +84,7 @@ pub struct SegmentOptions {
     pub(crate) mode: u32,
     pub(crate) keep: bool,
     pub(crate) validate: bool,
+    pub(crate) auto_recover: bool,
 }
 
 impl Default for SegmentOptions {
@@ -94,6 +95,7 @@ impl Default for SegmentOptions {
             mode: 0o600,
             keep: false,
             validate: true,
+            auto_recover: false,
         }
     }
 }
@@ -131,6 +133,15 @@ impl SegmentOptions {
         self.validate = validate;
         self
     }
+
+    /// When the process holding the turn dies, let a waiter take the turn
+    /// over and recover the segment itself (as [`Segment::recover`] does)
+    /// and then go on waiting, instead of returning [`Error::PeerDied`]
+    /// (default `false`). [`Segment::last_recovery`] tells what it did.
+    pub fn auto_recover(mut self, on: bool) -> Self {
+        self.auto_recover = on;
+        self
+    }
 }
 
 /// What backs a segment, and what to do with its name when dropped.
@@ -155,6 +166,11 @@ pub struct Segment {
     /// Serialises the turns of this process's threads: a process holds at
     /// most one ticket per `Segment`, so the ticket ring never overflows.
     pub(crate) local: Mutex<Local>,
+    /// Recover instead of returning `PeerDied` (see
+    /// [`SegmentOptions::auto_recover`]).
+    pub(crate) auto_recover: bool,
+    /// The last recovery this process made.
+    pub(crate) last_recovery: Mutex<Option<crate::Recovery>>,
     /// Typed snapshots (offset, generation) this process has validated.
     pub(crate) checked: Mutex<std::collections::HashSet<(u64, u64)>>,
 }
@@ -303,6 +319,8 @@ impl Segment {
             proc_slot: usize::MAX,
             pid: os::current_pid(),
             local: Mutex::new(Local::default()),
+            auto_recover: false,
+            last_recovery: Mutex::new(None),
             checked: Mutex::new(Default::default()),
         }
     }
@@ -328,6 +346,7 @@ impl Segment {
             (*h).alloc.next_gen.set(1);
             (*h).ready.store(1, Ordering::Release);
         }
+        seg.auto_recover = opts.auto_recover;
         seg.register()?;
         Ok(seg)
     }
@@ -475,9 +494,13 @@ impl Segment {
             let cur = rec.pid.load(Ordering::Relaxed);
             // A dead process's record is reused only once it holds no
             // ticket the turn still has to pass (see `turn`).
-            let state = rec.ticket.load(Ordering::SeqCst) >> 32;
+            let v = rec.ticket.load(Ordering::SeqCst);
+            let serving = self.header().turn.now_serving.v.load(Ordering::SeqCst);
+            // (wrapping: tickets wrap around u32)
+            let passed = (serving.wrapping_sub(v as u32) as i32) > 0;
             let free = cur == 0
-                || (matches!(state, header::IDLE | header::ABANDONED) && !os::pid_alive(cur));
+                || ((matches!(v >> 32, header::IDLE | header::ABANDONED) || passed)
+                    && !os::pid_alive(cur));
             if free
                 && rec
                     .pid

@@ -48,6 +48,8 @@ const YIELDS: u32 = 50;
 pub struct Turn<'seg> {
     pub(crate) seg: &'seg Segment,
     ticket: u32,
+    /// The dead holder's record, when this turn was taken over from it.
+    takeover: Option<&'seg ProcRecord>,
     _local: MutexGuard<'seg, Local>,
 }
 
@@ -78,17 +80,6 @@ impl Segment {
         &self.header().procs[self.proc_slot]
     }
 
-    /// Waits (as long as it takes) for this process's turn.
-    pub fn turn(&self) -> Result<Turn<'_>, Error> {
-        self.acquire(None)
-    }
-
-    /// Waits at most `timeout` for the turn; [`Error::Timeout`] if it did not
-    /// come (the turn is then not entered, and the queue of waiters goes on).
-    pub fn turn_timeout(&self, timeout: Duration) -> Result<Turn<'_>, Error> {
-        self.acquire(Some(Instant::now() + timeout))
-    }
-
     /// Takes the turn only if it is free and nobody waits; never blocks.
     pub fn try_turn(&self) -> Result<Option<Turn<'_>>, Error> {
         let guard = match self.local.try_lock() {
@@ -98,11 +89,17 @@ impl Segment {
         };
         let w = self.words();
         let s = w.now_serving.v.load(SeqCst);
+        if w.next_ticket.v.load(SeqCst) != s {
+            return Ok(None);
+        }
+        // Claim the ticket in our record before taking it (see `take_ticket`).
+        self.record().ticket.store(pack(WAITING, s), SeqCst);
         if w.next_ticket
             .v
             .compare_exchange(s, s.wrapping_add(1), SeqCst, SeqCst)
             .is_err()
         {
+            self.record().ticket.store(pack(IDLE, s), SeqCst);
             return Ok(None);
         }
         Ok(Some(self.enter(s, guard)))
@@ -113,29 +110,51 @@ impl Segment {
         Turn {
             seg: self,
             ticket: t,
+            takeover: None,
             _local: guard,
         }
     }
 
-    fn acquire(&self, deadline: Option<Instant>) -> Result<Turn<'_>, Error> {
+    /// Takes a ticket. Our record names the ticket *before* the
+    /// compare-exchange that takes it, so whoever finds the turn at a ticket
+    /// always finds its taker among the records naming it (a process that
+    /// dies right after taking a ticket cannot leave it unclaimed).
+    fn take_ticket(&self) -> u32 {
+        let w = self.words();
+        let rec = &self.record().ticket;
+        let mut t = w.next_ticket.v.load(SeqCst);
+        loop {
+            rec.store(pack(WAITING, t), SeqCst);
+            match w
+                .next_ticket
+                .v
+                .compare_exchange_weak(t, t.wrapping_add(1), SeqCst, SeqCst)
+            {
+                Ok(_) => return t,
+                Err(cur) => t = cur,
+            }
+        }
+    }
+
+    pub(crate) fn acquire(&self, deadline: Option<Instant>) -> Result<Turn<'_>, Error> {
         let mut guard = self.local.lock().unwrap_or_else(|p| p.into_inner());
         let w = self.words();
         // Take back a ticket we gave up, if the turn has not passed it yet
         // (claiming the mark is what decides that, against `pass_on`).
         let t = match guard.abandoned.take() {
-            Some(t)
+            Some(t) => {
+                // Claim it in the record first, as `take_ticket` does.
+                self.record().ticket.store(pack(WAITING, t), SeqCst);
                 if w.abandoned[slot(t)]
                     .compare_exchange(t as u64 + 1, 0, SeqCst, SeqCst)
-                    .is_ok() =>
-            {
-                self.record().ticket.store(pack(WAITING, t), SeqCst);
-                t
+                    .is_ok()
+                {
+                    t
+                } else {
+                    self.take_ticket()
+                }
             }
-            _ => {
-                let t = w.next_ticket.v.fetch_add(1, SeqCst);
-                self.record().ticket.store(pack(WAITING, t), SeqCst);
-                t
-            }
+            None => self.take_ticket(),
         };
         // Fast path: spin, then yield, reading one word.
         for _ in 0..SPINS {
@@ -197,31 +216,88 @@ impl Segment {
     }
 
     /// Checks that whoever the turn belongs to (ticket `s`) is alive.
+    ///
+    /// Every record naming `s` in a waiting or entered state is a claimant;
+    /// the ticket's taker is always among them (see `take_ticket`), others
+    /// are processes that lost the race for `s` and have not rewritten their
+    /// record yet. While any claimant lives, the turn is in good hands. If
+    /// all are dead, a dead entered one held the turn ([`Error::PeerDied`]);
+    /// otherwise the taker died waiting, and its ticket is given up on its
+    /// behalf.
     fn check_owner(&self, s: u32) -> Result<(), Error> {
         let max = self.header().max_procs as usize;
+        let mut holder = None;
+        let mut dead_waiters = false;
         for rec in self.header().procs.iter().take(max) {
             let v = rec.ticket.load(SeqCst);
-            if v as u32 != s {
+            if v as u32 != s || !matches!(v >> 32, WAITING | ENTERED) {
                 continue;
             }
             let pid = rec.pid.load(SeqCst);
-            match v >> 32 {
-                ENTERED if !os::pid_alive(pid) => return Err(Error::PeerDied { pid }),
-                WAITING if !os::pid_alive(pid) => {
-                    // It died waiting: give its ticket up on its behalf
-                    // (the same protocol as a timeout, so exactly one party
-                    // passes the turn on).
+            if pid == 0 || os::pid_alive(pid) {
+                return Ok(());
+            }
+            if v >> 32 == ENTERED {
+                holder = Some(pid);
+            } else {
+                dead_waiters = true;
+            }
+        }
+        if let Some(pid) = holder {
+            return Err(Error::PeerDied { pid });
+        }
+        if dead_waiters {
+            for rec in self.header().procs.iter().take(max) {
+                let v = rec.ticket.load(SeqCst);
+                if v == pack(WAITING, s) && !os::pid_alive(rec.pid.load(SeqCst)) {
                     let _ = rec
                         .ticket
                         .compare_exchange(v, pack(ABANDONED, s), SeqCst, SeqCst);
-                    self.abandon(s);
-                    return Ok(());
                 }
-                ENTERED | WAITING => return Ok(()),
-                _ => {}
             }
+            // The same protocol as a timeout, so exactly one party passes
+            // the turn on.
+            self.abandon(s);
         }
         Ok(())
+    }
+
+    /// Takes the turn over from a holder that died (the record naming the
+    /// current ticket as entered, with a dead pid): the record's pid becomes
+    /// ours with one compare-exchange, so of several survivors exactly one
+    /// wins. Returns the turn (to recover the data with) and the dead pid,
+    /// or `None` if the turn's holder is not a dead process.
+    pub(crate) fn take_over<'a>(&'a self, guard: MutexGuard<'a, Local>) -> Option<(Turn<'a>, u32)> {
+        let max = self.header().max_procs as usize;
+        let s = self.words().now_serving.v.load(SeqCst);
+        for rec in self.header().procs.iter().take(max) {
+            if rec.ticket.load(SeqCst) != pack(ENTERED, s) {
+                continue;
+            }
+            let pid = rec.pid.load(SeqCst);
+            if pid == 0 || os::pid_alive(pid) {
+                return None;
+            }
+            if rec
+                .pid
+                .compare_exchange(pid, self.pid, SeqCst, SeqCst)
+                .is_err()
+            {
+                return None;
+            }
+            // The record is ours now: nobody else changes a record naming
+            // an entered ticket, and the turn cannot move while it is held.
+            return Some((
+                Turn {
+                    seg: self,
+                    ticket: s,
+                    takeover: Some(rec),
+                    _local: guard,
+                },
+                pid,
+            ));
+        }
+        None
     }
 
     /// Gives up ticket `t` without entering. Returns whether the ticket is
@@ -268,15 +344,25 @@ impl Segment {
     }
 }
 
-impl Drop for Turn<'_> {
-    fn drop(&mut self) {
+impl Turn<'_> {
+    /// Hands the turn on (the end of `Drop`, after the operation in
+    /// progress is committed).
+    pub(crate) fn release(&mut self) {
         // Pass on first: a process that dies between the two leaves a record
         // naming an old ticket, which no waiter looks for.
         self.seg.pass_on(self.ticket);
-        self.seg
-            .record()
-            .ticket
-            .store(pack(IDLE, self.ticket), SeqCst);
+        match self.takeover {
+            Some(rec) => {
+                // A taken-over record goes back to the table, free.
+                rec.ticket.store(pack(IDLE, self.ticket), SeqCst);
+                rec.pid.store(0, SeqCst);
+            }
+            None => self
+                .seg
+                .record()
+                .ticket
+                .store(pack(IDLE, self.ticket), SeqCst),
+        }
     }
 }
 

@@ -268,7 +268,9 @@ pub(crate) fn put_all(
         }
     }
     let new = found.iter().filter(|f| f.is_none()).count() as u64;
-    if let Err(e) = l.reserve(heap, new) {
+    let room = new * l.insert_journal() + 32 * (keys.len() as u64 - new) + 64 * (16 + 80);
+    if let Err(e) = heap.journal_room(room).and_then(|()| l.reserve(heap, new)) {
+        heap.commit()?;
         free_written(&written)?;
         return Err(e);
     }
@@ -278,6 +280,7 @@ pub(crate) fn put_all(
         match at {
             Some(entry) if l.has_values() => {
                 old.push(entry.value());
+                save_value(heap, *entry)?;
                 entry.set_value(v);
             }
             Some(_) => {}
@@ -286,7 +289,16 @@ pub(crate) fn put_all(
             }
         }
     }
+    heap.commit()?;
     Ok(old)
+}
+
+/// Journals a dict entry's value slot (before it is replaced).
+fn save_value(heap: &Heap, entry: Entry) -> Result<(), Error> {
+    match entry.value_ptr() {
+        Some(p) => heap.save_ptr(p, 16),
+        None => Ok(()),
+    }
 }
 
 /// What [`put`] did.
@@ -317,7 +329,13 @@ pub(crate) fn put(
             }
             let old = entry.value();
             let out = copy_out(*heap, old)?;
-            entry.set_value(write(value)?);
+            let new = write(value)?;
+            if let Err(e) = save_value(heap, entry) {
+                free_slot(heap, new)?;
+                return Err(e);
+            }
+            entry.set_value(new);
+            heap.commit()?;
             free_slot(heap, old)?;
             Ok(Put::Present(Some(out), entry))
         }
@@ -334,17 +352,22 @@ pub(crate) fn put(
             } else {
                 Slot::NONE
             };
-            let e = match l.reserve(heap, 1) {
+            let e = match heap
+                .journal_room(l.insert_journal())
+                .and_then(|()| l.reserve(heap, 1))
+            {
                 Ok(moved) => match pos {
                     Some(pos) if !moved => l.insert_entry(heap, h, k, v, pos)?,
                     _ => l.insert_absent(heap, h, k, v)?,
                 },
                 Err(e) => {
+                    heap.commit()?;
                     free_slot(heap, k)?;
                     free_slot(heap, v)?;
                     return Err(e);
                 }
             };
+            heap.commit()?;
             Ok(Put::Added(e))
         }
     }
@@ -358,8 +381,10 @@ pub(crate) fn take(
     e: u64,
     pos: u64,
 ) -> Result<(Slot, Slot), Error> {
+    heap.journal_room(l.remove_journal(1))?;
     let slots = l.remove_entry(heap, e, pos)?;
     l.settle(heap)?;
+    heap.commit()?;
     Ok(slots)
 }
 
@@ -369,6 +394,7 @@ pub(crate) fn clear(heap: &Heap, l: &mut HashLayout) -> Result<(), Error> {
     let mut owned = Vec::new();
     l.owned(heap, &mut owned)?;
     l.release(heap)?;
+    heap.commit()?;
     for b in owned {
         crate::format::free_object(heap, b)?;
     }

@@ -271,9 +271,20 @@ impl<'t> ListMut<'t> {
         let (start, end) = (range.start as u64, range.end as u64);
         let n = new.len() as u64;
         let new_len = len - (end - start) + n;
+        // Journal: the header, and the committed slots that get overwritten
+        // (those below both lengths), before any change.
+        if let Err(e) = l
+            .save_header(&self.heap)
+            .and_then(|()| l.save_slots(&self.heap, start, len.min(new_len)))
+        {
+            self.heap.commit()?;
+            self.free_all(&new)?;
+            return Err(e);
+        }
         if new_len > len
             && let Err(e) = l.reserve(&self.heap, new_len - len)
         {
+            self.heap.commit()?;
             self.free_all(&new)?;
             return Err(e);
         }
@@ -291,6 +302,7 @@ impl<'t> ListMut<'t> {
         if new_len < len {
             l.trim(&self.heap)?;
         }
+        self.heap.commit()?;
         Ok(old)
     }
 
@@ -300,7 +312,16 @@ impl<'t> ListMut<'t> {
         let l = self.layout()?;
         let (at, old) = self.slot_at(&l, i)?;
         let new = into_slot(&self.heap, v.into())?;
+        if old.tag == new.tag && old.ptr().is_none() && new.ptr().is_none() {
+            // Same scalar type: one 8-byte store, atomic.
+            return self.heap.mem.set_u64(at.add(8), new.payload);
+        }
+        if let Err(e) = self.heap.save(at, 16) {
+            free_slot(&self.heap, new)?;
+            return Err(e);
+        }
         new.write(&self.heap.mem, at)?;
+        self.heap.commit()?;
         free_slot(&self.heap, old)
     }
 
@@ -344,7 +365,10 @@ impl<'t> ListMut<'t> {
             ));
         }
         self.chunks = None;
-        l.reserve(&self.heap, 1)?;
+        l.save_header(&self.heap)?;
+        let r = l.reserve(&self.heap, 1);
+        self.heap.commit()?;
+        r?;
         let c = l.cursor(&self.heap, len)?;
         self.cur = c;
         c.get(len)
@@ -444,17 +468,25 @@ impl<'t> ListMut<'t> {
         let l = self.layout()?;
         let (ai, si) = self.slot_at(&l, i)?;
         let (aj, sj) = self.slot_at(&l, j)?;
+        self.heap.save(ai, 16)?;
+        self.heap.save(aj, 16)?;
         si.write(&self.heap.mem, aj)?;
-        sj.write(&self.heap.mem, ai)
+        sj.write(&self.heap.mem, ai)?;
+        self.heap.commit()
     }
 
     /// Reverses the order of the items.
     pub fn reverse(&mut self) -> Result<(), Error> {
-        let len = self.len();
-        for i in 0..len / 2 {
-            self.swap(i, len - 1 - i)?;
+        let l = self.layout()?;
+        l.save_slots(&self.heap, 0, l.len)?;
+        let m = self.heap.mem;
+        for i in 0..l.len / 2 {
+            let (ai, aj) = (l.slot(&self.heap, i)?, l.slot(&self.heap, l.len - 1 - i)?);
+            let (si, sj) = (Slot::read(&m, ai)?, Slot::read(&m, aj)?);
+            si.write(&m, aj)?;
+            sj.write(&m, ai)?;
         }
-        Ok(())
+        self.heap.commit()
     }
 
     /// Sorts in place, stably, by Python's ordering (numbers across
@@ -493,10 +525,11 @@ impl<'t> ListMut<'t> {
             };
             merge_sort(n, less)?
         };
+        l.save_slots(&self.heap, 0, l.len)?;
         for (i, &j) in order.iter().enumerate() {
             slots[j].write(&m, l.slot(&self.heap, i as u64)?)?;
         }
-        Ok(())
+        self.heap.commit()
     }
 
     /// Replaces the items in `range` by `values` (any number) and returns

@@ -616,12 +616,14 @@ impl<'t> SetMut<'t> {
             }
             Ok(())
         })?;
+        heap.journal_room(l.remove_journal(gone.len() as u64))?;
         for (e, h) in gone {
             let pos = l.position_of(&heap, e, h)?;
             let (k, _) = l.remove_entry(&heap, e, pos)?;
             free_slot(&heap, k)?;
         }
-        l.settle(&heap)
+        l.settle(&heap)?;
+        heap.commit()
     }
 
     /// Removes the members of `other` (`-=`).

@@ -48,7 +48,9 @@ fn scalar_slot(v: &Value) -> Option<Slot> {
 /// Writes `v` into the heap: scalars inline, everything else as new blocks.
 /// On error nothing stays allocated.
 pub(crate) fn write_slot(heap: &Heap, v: &Value) -> Result<Slot, Error> {
-    write_at(heap, v, 0)
+    // A new value: nothing reaches it until the caller publishes it, so its
+    // writes need no journal (see `alloc::journal`).
+    write_at(&heap.fresh(), v, 0)
 }
 
 fn write_at(heap: &Heap, v: &Value, depth: u32) -> Result<Slot, Error> {

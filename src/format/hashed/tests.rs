@@ -55,6 +55,7 @@ fn tombstones_are_cleared_when_their_probe_run_ends() {
         l.insert_absent(&heap, hash::int(k), int(k), Slot::NONE)
             .unwrap();
     }
+    heap.commit().unwrap();
     turn.validate().unwrap();
     let positions: Vec<u64> = ks.iter().map(|&k| find(&heap, &l, k).unwrap().0).collect();
     assert_eq!(positions, [3, 4, 5], "one probe run from the common home");
@@ -63,12 +64,14 @@ fn tombstones_are_cleared_when_their_probe_run_ends() {
     l.remove_entry(&heap, e, pos).unwrap();
     assert_eq!(l.tombs, 1);
     assert!(find(&heap, &l, ks[2]).is_some(), "found past the tombstone");
+    heap.commit().unwrap();
     turn.validate().unwrap();
     // The last one ends the run: it and the tombstone before it clear.
     let (pos, e) = find(&heap, &l, ks[2]).unwrap();
     l.remove_entry(&heap, e, pos).unwrap();
     assert_eq!(l.tombs, 0);
     assert!(find(&heap, &l, ks[0]).is_some());
+    heap.commit().unwrap();
     turn.validate().unwrap();
     // Freed entries are reused, most recent first.
     let e = l
@@ -76,6 +79,7 @@ fn tombstones_are_cleared_when_their_probe_run_ends() {
         .unwrap();
     assert_eq!(e, 2);
     assert_eq!(l.used, 3);
+    heap.commit().unwrap();
     turn.validate().unwrap();
 }
 
@@ -98,6 +102,7 @@ fn rehashing_moves_no_entry() {
         at.push(l.entry(&heap, e).unwrap().key_ptr() as usize);
     }
     assert!(caps.len() >= 3, "the index grew: {caps:?}");
+    heap.commit().unwrap();
     turn.validate().unwrap();
     // Remove most: the index shrinks, the survivors stay where they were.
     for k in 0..n - 5 {
@@ -117,6 +122,7 @@ fn rehashing_moves_no_entry() {
             at[k as usize]
         );
     }
+    heap.commit().unwrap();
     turn.validate().unwrap();
     // Emptied: index and entries are released, the header stays.
     for k in n - 5..n {
@@ -130,5 +136,6 @@ fn rehashing_moves_no_entry() {
         0,
         "published"
     );
+    heap.commit().unwrap();
     turn.validate().unwrap();
 }

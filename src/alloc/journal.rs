@@ -1,0 +1,315 @@
+//! The undo journal: what makes an operation all-or-nothing when its process
+//! dies in the middle of it.
+//!
+//! An operation writes new objects into freshly allocated blocks (nothing
+//! reaches them yet), then *publishes* them by overwriting words of objects
+//! that are already reachable ("committed" bytes). Before it overwrites
+//! committed bytes it [`save`](Heap::save)s them: the journal record (offset,
+//! length, old bytes) is written first, then the journal's length is bumped
+//! (one 8-byte store publishes the record). While the journal is not empty,
+//! [`free`](Heap::free) only records the block: a block freed by an
+//! unfinished operation might be reachable again after a rollback. When the
+//! structure is consistent again the operation [`commit`](Heap::commit)s:
+//! one store empties the journal, then the recorded blocks are freed.
+//!
+//! Recovery after a death ([`Heap::rollback`]) writes the saved bytes back,
+//! newest record first, which restores every committed byte the operation
+//! touched; the blocks it had allocated are then unreachable and the
+//! allocator rebuild reclaims them. An operation whose only committed write
+//! is a single aligned 8-byte store (a list push publishing `len`, `+=`
+//! through `int_mut`) needs no record: the store is atomic.
+//!
+//! Records: `[offset: u64][n: u64][n bytes, padded to 8]`; a record with
+//! [`FREE_BIT`] set in `n` (and no bytes) is a deferred free of the block at
+//! `offset`.
+
+use super::{HDR, Heap};
+use crate::Error;
+use crate::format::K_JOURNAL;
+use crate::segment::{HEAP_START, Header, JournalState, Offset, Word};
+
+/// Marks a record as a deferred free.
+const FREE_BIT: u64 = 1 << 63;
+/// Smallest journal block payload (most operations write a few records of
+/// tens of bytes).
+const MIN_CAP: u64 = 1024;
+/// A journal grown beyond this (by an operation moving many items) is given
+/// back at commit.
+const KEEP_CAP: u64 = 64 << 10;
+
+/// Where the queue state lives: the only header bytes a record may target.
+const QUEUE_AT: u64 = std::mem::offset_of!(Header, queue) as u64;
+const QUEUE_LEN: u64 = std::mem::size_of::<crate::segment::QueueState>() as u64;
+
+#[cold]
+#[inline(never)]
+fn bad_record(at: u64, what: &str) -> Error {
+    Error::corrupt(
+        std::mem::offset_of!(Header, journal) as u64,
+        format!("journal record at {at}: {what}"),
+    )
+}
+
+impl Heap {
+    #[inline(always)]
+    pub(crate) fn journal(&self) -> &JournalState {
+        // SAFETY: `Heap::new`'s contract: `mem` starts with the segment
+        // header, which holds the journal state; its words are atomics.
+        unsafe {
+            &*(self.mem.base().add(std::mem::offset_of!(Header, journal)) as *const JournalState)
+        }
+    }
+
+    /// This heap, for building a new object that nothing reaches yet: its
+    /// writes need no journal (a rollback leaves the object unreachable),
+    /// its frees happen at once, and it never commits the enclosing
+    /// operation.
+    #[inline]
+    pub(crate) fn fresh(&self) -> Heap {
+        Heap {
+            journaled: false,
+            ..*self
+        }
+    }
+
+    /// Size of the journal's block (0 if none).
+    pub(crate) fn journal_block_size(&self) -> u64 {
+        match self.journal().block.get() {
+            0 => 0,
+            b => self.header(Offset::new(b)).map_or(0, |(size, _)| size),
+        }
+    }
+
+    /// Whether an operation has saved bytes or deferred frees not yet
+    /// committed.
+    #[inline(always)]
+    pub(crate) fn in_operation(&self) -> bool {
+        self.journal().len.get() != 0
+    }
+
+    /// Saves the committed bytes `off..off+n` before the caller overwrites
+    /// them (`n` > 0; the range must be inside the segment).
+    pub(crate) fn save(&self, off: Offset, n: u64) -> Result<(), Error> {
+        if !self.journaled {
+            return Ok(());
+        }
+        let p = self.mem.ptr(off, n, 1)?;
+        let rec = 16 + n.next_multiple_of(8);
+        let at = self.reserve_journal(rec)?;
+        let m = self.mem;
+        m.set_u64(at, off.get())?;
+        m.set_u64(at.add(8), n)?;
+        let dst = m.ptr(at.add(16), n, 1)?;
+        // SAFETY: both ranges are in bounds (checked above); the journal
+        // block is not part of any value, so they do not overlap.
+        unsafe { std::ptr::copy_nonoverlapping(p, dst, n as usize) };
+        super::crash_point();
+        let j = self.journal();
+        j.len.set(j.len.get() + rec);
+        super::crash_point();
+        Ok(())
+    }
+
+    /// [`Heap::save`] of the `n` bytes at `p`, a pointer into the segment.
+    #[inline]
+    pub(crate) fn save_ptr(&self, p: *const u8, n: u64) -> Result<(), Error> {
+        let off = (p as u64).wrapping_sub(self.mem.base() as u64);
+        self.save(Offset::new(off), n)
+    }
+
+    /// Frees block `b` now, or once the operation in progress commits.
+    pub(crate) fn free(&self, b: Offset) -> Result<(), Error> {
+        if !self.journaled || !self.in_operation() {
+            return self.free_now(b);
+        }
+        let (_, _, kind) = self.live(b)?;
+        if kind == super::K_FAST {
+            return Err(Error::corrupt(b.get(), "block is free already"));
+        }
+        let at = self.reserve_journal(16)?;
+        self.mem.set_u64(at, b.get())?;
+        self.mem.set_u64(at.add(8), FREE_BIT)?;
+        let j = self.journal();
+        j.len.set(j.len.get() + 16);
+        Ok(())
+    }
+
+    /// Ends the operation in progress: empties the journal (one store), then
+    /// frees the blocks it deferred.
+    #[inline]
+    pub(crate) fn commit(&self) -> Result<(), Error> {
+        let j = self.journal();
+        let n = j.len.get();
+        if n == 0 || !self.journaled {
+            return Ok(());
+        }
+        self.commit_slow(n)
+    }
+
+    #[inline(never)]
+    fn commit_slow(&self, n: u64) -> Result<(), Error> {
+        super::crash_point();
+        let j = self.journal();
+        let base = payload_of(j.block.get());
+        j.len.set(0);
+        // The records stay readable: nothing writes the journal block until
+        // the next `save`, which this turn makes after these frees.
+        let mut at = 0;
+        while at < n {
+            let (off, len) = (self.mem.u64(base.add(at))?, self.mem.u64(base.add(at + 8))?);
+            if len == FREE_BIT {
+                self.free_now(Offset::new(off))?;
+                at += 16;
+            } else {
+                at += 16 + len.next_multiple_of(8);
+            }
+        }
+        let b = j.block.get();
+        if j.cap.get() > KEEP_CAP && b != 0 {
+            j.block.set(0);
+            j.cap.set(0);
+            self.free_now(Offset::new(b))?;
+        }
+        Ok(())
+    }
+
+    /// Makes sure the journal can take `bytes` more record bytes without
+    /// growing: an operation whose saves are spread over its steps calls
+    /// this first, so that running out of memory stops it before any change
+    /// rather than half-way.
+    #[inline]
+    pub(crate) fn journal_room(&self, bytes: u64) -> Result<(), Error> {
+        if !self.journaled {
+            return Ok(());
+        }
+        let j = self.journal();
+        let need = j.len.get().saturating_add(bytes);
+        if j.block.get() == 0 || need > j.cap.get() {
+            self.grow_journal(need)?;
+        }
+        Ok(())
+    }
+
+    /// Room for a record of `rec` bytes at the journal's end (growing the
+    /// journal block if needed); returns where to write it.
+    fn reserve_journal(&self, rec: u64) -> Result<Offset, Error> {
+        let j = self.journal();
+        let (len, cap) = (j.len.get(), j.cap.get());
+        if j.block.get() == 0 || len + rec > cap {
+            self.grow_journal(len + rec)?;
+        }
+        Ok(payload_of(j.block.get()).add(len))
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn grow_journal(&self, need: u64) -> Result<(), Error> {
+        let j = self.journal();
+        let (old, len) = (j.block.get(), j.len.get());
+        let cap = need
+            .max(j.cap.get().saturating_mul(2))
+            .max(MIN_CAP)
+            .next_multiple_of(16);
+        let nb = self.alloc(cap, K_JOURNAL)?;
+        if len > 0 {
+            self.mem.copy_within(payload_of(old), payload(nb), len)?;
+        }
+        // Publish the new block (the records are in place), then its size.
+        j.block.set(nb.get());
+        j.cap.set(cap);
+        if old != 0 {
+            self.free_now(Offset::new(old))?;
+        }
+        Ok(())
+    }
+
+    /// Writes back every byte the interrupted operation saved, newest record
+    /// first, and empties the journal (its deferred frees are dropped: those
+    /// blocks are reachable again). Returns the number of records undone.
+    pub(crate) fn rollback(&self) -> Result<u64, Error> {
+        let j = self.journal();
+        let n = j.len.get();
+        if n == 0 {
+            return Ok(0);
+        }
+        let records = self.journal_records()?;
+        let base = payload_of(j.block.get());
+        let mut undone = 0;
+        for &(at, off, len) in records.iter().rev() {
+            if len & FREE_BIT != 0 {
+                continue;
+            }
+            self.mem
+                .copy_within(base.add(at + 16), Offset::new(off), len)?;
+            undone += 1;
+        }
+        j.len.set(0);
+        Ok(undone)
+    }
+
+    /// The journal's records (position, target offset, length), each checked:
+    /// inside the journal block, and targeting the queue state or heap bytes
+    /// below `top` (a deferred free: an allocated block).
+    pub(crate) fn journal_records(&self) -> Result<Vec<(u64, u64, u64)>, Error> {
+        let j = self.journal();
+        let (b, cap, n) = (j.block.get(), j.cap.get(), j.len.get());
+        let mut out = Vec::new();
+        if n == 0 {
+            return Ok(out);
+        }
+        if b == 0 {
+            return Err(bad_record(0, "journal has records but no block"));
+        }
+        let (size, _, kind) = self.live(Offset::new(b))?;
+        if kind != K_JOURNAL || cap > size - HDR || n > cap {
+            return Err(bad_record(0, "journal block does not hold the journal"));
+        }
+        let base = payload_of(b);
+        let top = self.top();
+        let mut at = 0;
+        while at < n {
+            if n - at < 16 {
+                return Err(bad_record(at, "truncated"));
+            }
+            let off = self.mem.u64(base.add(at))?;
+            let len = self.mem.u64(base.add(at + 8))?;
+            if len == FREE_BIT {
+                if off < HEAP_START || off >= top || !off.is_multiple_of(16) {
+                    return Err(bad_record(at, "deferred free of something not a block"));
+                }
+                out.push((at, off, len));
+                at += 16;
+                continue;
+            }
+            let end = off.checked_add(len);
+            let in_queue = off >= QUEUE_AT && end.is_some_and(|e| e <= QUEUE_AT + QUEUE_LEN);
+            let in_heap = off >= HEAP_START && end.is_some_and(|e| e <= top);
+            if len == 0 || !(in_queue || in_heap) {
+                return Err(bad_record(at, "target out of range"));
+            }
+            let rec = 16 + len.next_multiple_of(8);
+            if rec > n - at {
+                return Err(bad_record(at, "truncated"));
+            }
+            out.push((at, off, len));
+            at += rec;
+        }
+        Ok(out)
+    }
+
+    /// Forgets the journal block (recovery: the rebuild reclaims it).
+    pub(crate) fn drop_journal(&self) {
+        let j = self.journal();
+        j.len.set(0);
+        j.block.set(0);
+        j.cap.set(0);
+    }
+}
+
+fn payload_of(b: u64) -> Offset {
+    payload(Offset::new(b))
+}
+
+fn payload(b: Offset) -> Offset {
+    b.add(HDR)
+}
