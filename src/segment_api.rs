@@ -19,7 +19,10 @@ impl Segment {
     fn validated(mut self, opts: &SegmentOptions) -> Result<Segment, Error> {
         self.auto_recover = opts.auto_recover;
         {
-            let turn = self.turn()?;
+            // Attaching needs a sound segment: if the process holding the
+            // turn died, recover it (whatever `auto_recover` says for later
+            // turns).
+            let turn = self.turn_until(None, true)?;
             if turn.heap().in_operation() {
                 // A segment whose last operation was cut off (an image
                 // copied mid-operation): roll it back before anything else.
@@ -52,19 +55,19 @@ impl Segment {
     /// (20 ms) plus a wake-up; call [`Segment::recover`] and wait again (or
     /// set [`SegmentOptions::auto_recover`] and this recovers by itself).
     pub fn turn(&self) -> Result<Turn<'_>, Error> {
-        self.turn_until(None)
+        self.turn_until(None, self.auto_recover)
     }
 
     /// Waits at most `timeout` for the turn; [`Error::Timeout`] if it did not
     /// come (the turn is then not entered, and the queue of waiters goes on).
     pub fn turn_timeout(&self, timeout: Duration) -> Result<Turn<'_>, Error> {
-        self.turn_until(Some(Instant::now() + timeout))
+        self.turn_until(Some(Instant::now() + timeout), self.auto_recover)
     }
 
-    fn turn_until(&self, deadline: Option<Instant>) -> Result<Turn<'_>, Error> {
+    fn turn_until(&self, deadline: Option<Instant>, recover: bool) -> Result<Turn<'_>, Error> {
         loop {
             match self.acquire(deadline) {
-                Err(Error::PeerDied { .. }) if self.auto_recover => {
+                Err(Error::PeerDied { .. }) if recover => {
                     // Whoever wins the take-over recovers; the others find a
                     // live holder and wait again (keeping their tickets).
                     self.recover()?;

@@ -28,6 +28,7 @@ const SEC: Duration = Duration::from_secs(1);
 fn peer_main() {
     common::serve_peer(|role| match role {
         "work" => peer_work().map(|()| String::new()),
+        "recover" => peer_recover(),
         other => Err(format!("unknown role {other}")),
     });
 }
@@ -53,7 +54,61 @@ enum Op {
     Take,
 }
 
-fn op(j: u64) -> Op {
+/// Which operations a run makes.
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    /// All kinds, mixed.
+    Mixed,
+    /// Only messages put (values of several blocks; the ring grows).
+    Put,
+    /// Only pushes of strings (the list grows chunk by chunk, its table
+    /// moves).
+    Push,
+    /// Only inserts in the middle (items move).
+    Insert,
+    /// Only new dict keys (the index is rebuilt at each growth).
+    Dict,
+}
+
+impl Kind {
+    fn parse(s: &str) -> Kind {
+        match s {
+            "put" => Kind::Put,
+            "push" => Kind::Push,
+            "insert" => Kind::Insert,
+            "dict" => Kind::Dict,
+            _ => Kind::Mixed,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Mixed => "mixed",
+            Kind::Put => "put",
+            Kind::Push => "push",
+            Kind::Insert => "insert",
+            Kind::Dict => "dict",
+        }
+    }
+}
+
+/// Operation `j` of a run of `kind` (a pure function of both).
+fn op(kind: Kind, j: u64) -> Op {
+    let j64 = j as i64;
+    match kind {
+        Kind::Mixed => mixed_op(j),
+        Kind::Put => Op::Put(Value::List(vec![
+            Value::Int(j64),
+            Value::from(format!("message {j}")),
+            Value::List(vec![Value::Int(j64); (j % 20) as usize]),
+        ])),
+        Kind::Push => Op::Push(Value::from(format!("item {j}"))),
+        Kind::Insert => Op::Insert(Value::from(format!("in {j}"))),
+        Kind::Dict => Op::DictPut(j64, Value::from(format!("v{j}"))),
+    }
+}
+
+fn mixed_op(j: u64) -> Op {
     let mut r = Rng(j.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
     let j64 = j as i64;
     match r.below(16) {
@@ -87,7 +142,7 @@ fn initial() -> Value {
 }
 
 /// The model of the root and of the queue after `n` operations.
-#[derive(Debug, Default, PartialEq)]
+#[derive(Debug, Default, Clone, PartialEq)]
 struct Model {
     list: Vec<Value>,
     dict: Vec<(i64, Value)>,
@@ -255,6 +310,7 @@ fn peer_work() -> Result<(), String> {
     let root = env_handle();
     let start = common::env_u64("START");
     let per_turn = common::env_u64("PER_TURN").max(1);
+    let kind = Kind::parse(&common::env("KIND"));
     common::say("ready");
     let crash = common::env_u64("CRASH_AFTER");
     if crash > 0 {
@@ -264,7 +320,7 @@ fn peer_work() -> Result<(), String> {
     while j < OPS {
         let mut turn = seg.turn().map_err(|e| e.to_string())?;
         for _ in 0..per_turn {
-            run_op(&mut turn, root, &op(j)).map_err(|e| format!("op {j}: {e}"))?;
+            run_op(&mut turn, root, &op(kind, j)).map_err(|e| format!("op {j}: {e}"))?;
             j += 1;
             *turn
                 .list_mut(root)
@@ -280,11 +336,41 @@ fn peer_work() -> Result<(), String> {
     Ok(())
 }
 
-/// Runs `trials` peers that die, each after some operations, recovering
-/// and checking after each death. `kill` chooses how each one dies.
-fn crash_trials(test: &str, trials: u64, seed: u64, how: &dyn Fn(&mut Rng) -> Death) {
-    let _wd = Watchdog::new(test, Duration::from_secs(30 + 10 * trials));
-    let name = common::unique_name(test);
+/// A survivor that recovers, with a crash point armed: it may die in the
+/// middle of the recovery (which the next survivor then redoes).
+fn peer_recover() -> Result<String, String> {
+    // Attaching to a segment whose turn holder died recovers it.
+    shmheap::__test::crash_after(common::env_u64("CRASH_AFTER"));
+    let seg = Segment::attach(&common::env("SEG")).map_err(|e| e.to_string())?;
+    Ok(format!("attached; recovery {:?}", seg.last_recovery()))
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Death {
+    /// At the n-th allocator or journal step.
+    Injected(u64),
+    /// SIGKILL from the parent after this many microseconds.
+    Timed(u64),
+}
+
+/// How a run of crash trials goes.
+struct Plan {
+    test: &'static str,
+    kind: Kind,
+    deaths: Vec<Death>,
+    /// Whether a first survivor, itself with a crash point armed, tries to
+    /// recover before the test process does.
+    recoverer_dies: bool,
+    seed: u64,
+}
+
+/// Runs one peer per death in `plan`, each starting where the last one's
+/// completed operations ended; after each death the test process recovers
+/// and checks the segment against the model.
+fn crash_trials(plan: Plan) {
+    let n = plan.deaths.len() as u64;
+    let _wd = Watchdog::new(plan.test, Duration::from_secs(60 + 2 * n));
+    let name = common::unique_name(plan.test);
     let seg = Segment::options().size(64 << 20).create(&name).unwrap();
     let root = {
         let mut turn = seg.turn().unwrap();
@@ -294,25 +380,26 @@ fn crash_trials(test: &str, trials: u64, seed: u64, how: &dyn Fn(&mut Rng) -> De
     };
     let mut model = Model::default();
     let mut done = 0u64;
-    let mut rng = Rng(seed);
-    let (mut undone_total, mut reclaimed_total, mut mid_op) = (0u64, 0u64, 0u64);
-    for trial in 0..trials {
-        let death = how(&mut rng);
+    let mut rng = Rng(plan.seed);
+    let (mut undone_total, mut reclaimed_total, mut mid_op, mut recoverer_deaths) =
+        (0u64, 0u64, 0u64, 0u64);
+    let vars = |crash: u64, start: u64, per_turn: u64| {
+        vec![
+            ("SEG", name.clone()),
+            ("ROOT_OFF", root.offset().to_string()),
+            ("ROOT_GEN", root.generation().to_string()),
+            ("START", start.to_string()),
+            ("PER_TURN", per_turn.to_string()),
+            ("CRASH_AFTER", crash.to_string()),
+            ("KIND", plan.kind.name().to_string()),
+        ]
+    };
+    for (trial, &death) in plan.deaths.iter().enumerate() {
         let crash_after = match death {
             Death::Injected(n) => n,
             Death::Timed(_) => 0,
         };
-        let mut peer = Peer::spawn(
-            "work",
-            &[
-                ("SEG", name.clone()),
-                ("ROOT_OFF", root.offset().to_string()),
-                ("ROOT_GEN", root.generation().to_string()),
-                ("START", done.to_string()),
-                ("PER_TURN", (1 + rng.below(4)).to_string()),
-                ("CRASH_AFTER", crash_after.to_string()),
-            ],
-        );
+        let mut peer = Peer::spawn("work", &vars(crash_after, done, 1 + rng.below(4)));
         peer.expect("ready", 30 * SEC);
         let (status, lines) = match death {
             Death::Timed(us) => {
@@ -327,6 +414,14 @@ fn crash_trials(test: &str, trials: u64, seed: u64, how: &dyn Fn(&mut Rng) -> De
             "trial {trial}: the peer should have died by SIGKILL: {} {lines:?}",
             common::describe(status)
         );
+        if plan.recoverer_dies {
+            let mut r = Peer::spawn("recover", &vars(1 + rng.below(60), 0, 1));
+            let (st, lines) = r.finish(30 * SEC);
+            match std::os::unix::process::ExitStatusExt::signal(&st) {
+                Some(9) => recoverer_deaths += 1,
+                _ => assert_eq!(st.code(), Some(0), "recoverer: {lines:?}"),
+            }
+        }
         // The survivor: the turn is held by a dead process, or free.
         let t0 = Instant::now();
         let recovery = match seg.turn_timeout(10 * SEC) {
@@ -348,25 +443,19 @@ fn crash_trials(test: &str, trials: u64, seed: u64, how: &dyn Fn(&mut Rng) -> De
         drop(turn);
         assert!(now >= done, "trial {trial}: done went back {done} -> {now}");
         for j in done..now {
-            model.apply(&op(j));
+            model.apply(&op(plan.kind, j));
         }
-        // The count is written after each operation: the next one may
-        // have completed too (then it is wholly there).
-        let next = op(now);
-        let mut ahead = Model {
-            list: model.list.clone(),
-            dict: model.dict.clone(),
-            set: model.set.clone(),
-            bytes: model.bytes.clone(),
-            queue: model.queue.clone(),
-        };
+        // The count is written after each operation: the next one may have
+        // completed too (then it is wholly there), or not at all.
+        let next = op(plan.kind, now);
+        let mut ahead = model.clone();
         ahead.apply(&next);
         if seen == model {
             done = now;
         } else if seen == ahead {
             model = ahead;
             done = now + 1;
-            // Tell the next peer to start after it.
+            // The next peer starts after it.
             let mut turn = seg.turn().unwrap();
             *turn.list_mut(root).unwrap().int_mut(0).unwrap() = done as i64;
         } else {
@@ -381,52 +470,124 @@ fn crash_trials(test: &str, trials: u64, seed: u64, how: &dyn Fn(&mut Rng) -> De
             reclaimed_total += r.blocks_reclaimed;
             mid_op += (r.records_undone > 0) as u64;
         }
-        eprintln!(
-            "trial {trial}: {death:?}: {done} operations done; recovery {:?} in {:?}",
-            recovery.map(|r| (r.records_undone, r.blocks_reclaimed)),
-            t0.elapsed()
-        );
+        if std::env::var_os("CRASH_VERBOSE").is_some() {
+            eprintln!(
+                "trial {trial}: {death:?}: {done} operations done; recovery {:?} in {:?}",
+                recovery.map(|r| (r.records_undone, r.blocks_reclaimed)),
+                t0.elapsed()
+            );
+        }
     }
     eprintln!(
-        "{test}: {trials} deaths, {done} operations, {mid_op} recoveries rolled an operation \
-         back ({undone_total} records), {reclaimed_total} blocks reclaimed"
+        "{}: {n} deaths, {done} {} operations; {mid_op} recoveries rolled an operation back \
+         ({undone_total} records), {reclaimed_total} blocks reclaimed; {recoverer_deaths} \
+         recoverers died recovering",
+        plan.test,
+        plan.kind.name()
     );
     assert!(done > 0, "no operation ever completed");
+    assert!(
+        mid_op > 0,
+        "no death fell inside an operation: the test did not test what it claims"
+    );
 }
 
-#[derive(Debug, Clone, Copy)]
-enum Death {
-    /// At the n-th allocator or journal step.
-    Injected(u64),
-    /// SIGKILL from the parent after this many microseconds.
-    Timed(u64),
-}
-
-fn trials() -> u64 {
-    std::env::var("CRASH_TRIALS")
+fn env_or(k: &str, default: u64) -> u64 {
+    std::env::var(k)
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(40)
+        .unwrap_or(default)
 }
 
+/// Deaths at random crash points of a mixed workload.
 #[test]
 fn killed_at_injected_crash_points_recovers_to_the_model() {
-    crash_trials("crash-injected", trials(), 0xC0FFEE, &|r| {
-        // Mostly early (short runs), sometimes long (a big list and dict).
-        Death::Injected(
-            1 + if r.below(4) == 0 {
-                r.below(20_000)
-            } else {
-                r.below(600)
-            },
-        )
+    let mut r = Rng(0xC0FFEE);
+    crash_trials(Plan {
+        test: "crash-injected",
+        kind: Kind::Mixed,
+        // Mostly early (short runs), sometimes late (a big list and dict).
+        deaths: (0..env_or("CRASH_TRIALS", 40))
+            .map(|_| {
+                Death::Injected(
+                    1 + if r.below(4) == 0 {
+                        r.below(20_000)
+                    } else {
+                        r.below(600)
+                    },
+                )
+            })
+            .collect(),
+        recoverer_dies: false,
+        seed: 1,
+    });
+}
+
+/// SIGKILL at random moments of a mixed workload (anywhere, not only at
+/// crash points).
+#[test]
+fn killed_at_random_moments_recovers_to_the_model() {
+    let mut r = Rng(0xBADC0DE);
+    crash_trials(Plan {
+        test: "crash-timed",
+        kind: Kind::Mixed,
+        deaths: (0..env_or("CRASH_TRIALS", 40) / 2)
+            .map(|_| Death::Timed(200 + r.below(30_000)))
+            .collect(),
+        recoverer_dies: false,
+        seed: 2,
+    });
+}
+
+/// Every crash point, one after the other, of runs that only put messages,
+/// only push (list growth), only insert in the middle, only add dict keys
+/// (rehashes): each trial dies at step `k` of its run, `k = 1, 2, ...`.
+fn sweep(test: &'static str, kind: Kind, seed: u64) {
+    crash_trials(Plan {
+        test,
+        kind,
+        deaths: (1..=env_or("CRASH_SWEEP", 60))
+            .map(Death::Injected)
+            .collect(),
+        recoverer_dies: false,
+        seed,
     });
 }
 
 #[test]
-fn killed_at_random_moments_recovers_to_the_model() {
-    crash_trials("crash-timed", trials() / 2, 0xBADC0DE, &|r| {
-        Death::Timed(200 + r.below(30_000))
+fn every_crash_point_of_put_message() {
+    sweep("sweep-put", Kind::Put, 3);
+}
+
+#[test]
+fn every_crash_point_of_list_growth() {
+    sweep("sweep-push", Kind::Push, 4);
+}
+
+#[test]
+fn every_crash_point_of_list_insert() {
+    sweep("sweep-insert", Kind::Insert, 5);
+}
+
+#[test]
+fn every_crash_point_of_dict_growth_and_rehash() {
+    sweep("sweep-dict", Kind::Dict, 6);
+}
+
+/// The first survivor dies while recovering (at a crash point of the
+/// rollback, the allocator rebuild or the frees); the next one redoes the
+/// recovery and finds the model.
+#[test]
+fn a_recoverer_killed_while_recovering_is_recovered_from() {
+    let mut r = Rng(0xFEED);
+    crash_trials(Plan {
+        test: "crash-recoverer",
+        kind: Kind::Mixed,
+        deaths: (0..env_or("CRASH_TRIALS", 40) / 2)
+            .map(|_| Death::Injected(1 + r.below(800)))
+            .collect(),
+        recoverer_dies: true,
+        seed: 7,
     });
 }
 
@@ -447,7 +608,7 @@ fn auto_recover_takes_over_without_an_error() {
         assert_eq!(turn.take_message().unwrap(), Some(h));
         h
     };
-    // The peer dies at its 300th step, mid-operation most likely.
+    // The peer dies at its 300th step, inside its only turn.
     let mut peer = Peer::spawn(
         "work",
         &[
@@ -457,6 +618,7 @@ fn auto_recover_takes_over_without_an_error() {
             ("START", "0".into()),
             ("PER_TURN", "1000000".into()),
             ("CRASH_AFTER", "300".into()),
+            ("KIND", "mixed".into()),
         ],
     );
     peer.expect("ready", 30 * SEC);
@@ -465,7 +627,7 @@ fn auto_recover_takes_over_without_an_error() {
         std::os::unix::process::ExitStatusExt::signal(&status),
         Some(9)
     );
-    // It died inside its (only) turn: our wait recovers and enters.
+    // Our wait finds the holder dead, recovers, and enters.
     let mut turn = seg.turn().expect("the turn, after an automatic recovery");
     let r = seg.last_recovery().expect("a recovery was made");
     assert_eq!(r.dead_pid, peer.pid);
@@ -473,15 +635,9 @@ fn auto_recover_takes_over_without_an_error() {
     let (done, seen) = observe(&mut turn, root).unwrap();
     let mut model = Model::default();
     for j in 0..done {
-        model.apply(&op(j));
+        model.apply(&op(Kind::Mixed, j));
     }
-    let mut ahead = Model {
-        queue: model.queue.clone(),
-        list: model.list.clone(),
-        dict: model.dict.clone(),
-        set: model.set.clone(),
-        bytes: model.bytes.clone(),
-    };
-    ahead.apply(&op(done));
+    let mut ahead = model.clone();
+    ahead.apply(&op(Kind::Mixed, done));
     assert!(seen == model || seen == ahead, "{seen:?}\n{model:?}");
 }

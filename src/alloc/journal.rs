@@ -150,19 +150,17 @@ impl Heap {
     fn commit_slow(&self, n: u64) -> Result<(), Error> {
         super::crash_point();
         let j = self.journal();
-        let base = payload_of(j.block.get());
+        let base = self.journal_base()?;
         j.len.set(0);
         // The records stay readable: nothing writes the journal block until
         // the next `save`, which this turn makes after these frees.
         let mut at = 0;
         while at < n {
-            let (off, len) = (self.mem.u64(base.add(at))?, self.mem.u64(base.add(at + 8))?);
+            let (off, len, rec) = self.record_at(base, at, n)?;
             if len == FREE_BIT {
                 self.free_now(Offset::new(off))?;
-                at += 16;
-            } else {
-                at += 16 + len.next_multiple_of(8);
             }
+            at += rec;
         }
         let b = j.block.get();
         if j.cap.get() > KEEP_CAP && b != 0 {
@@ -171,6 +169,52 @@ impl Heap {
             self.free_now(Offset::new(b))?;
         }
         Ok(())
+    }
+
+    /// The payload of the journal block, checked: an allocated journal
+    /// block holding `cap >= len` bytes.
+    fn journal_base(&self) -> Result<Offset, Error> {
+        let j = self.journal();
+        let (b, cap, n) = (j.block.get(), j.cap.get(), j.len.get());
+        if b == 0 {
+            return Err(bad_record(0, "journal has records but no block"));
+        }
+        let (size, _, kind) = self.live(Offset::new(b))?;
+        if kind != K_JOURNAL || cap > size - HDR || n > cap {
+            return Err(bad_record(0, "journal block does not hold the journal"));
+        }
+        Ok(payload_of(b))
+    }
+
+    /// The record at `at` (of `n` record bytes): its target offset, length
+    /// (or [`FREE_BIT`]) and size, checked: inside the records, targeting
+    /// the queue state or heap bytes below `top` (a deferred free: a block
+    /// offset in the heap).
+    fn record_at(&self, base: Offset, at: u64, n: u64) -> Result<(u64, u64, u64), Error> {
+        if n - at < 16 {
+            return Err(bad_record(at, "truncated"));
+        }
+        let off = self.mem.u64(base.add(at))?;
+        let len = self.mem.u64(base.add(at + 8))?;
+        let top = self.top();
+        if len == FREE_BIT {
+            if off < HEAP_START || off >= top || !off.is_multiple_of(16) {
+                return Err(bad_record(at, "deferred free of something not a block"));
+            }
+            return Ok((off, len, 16));
+        }
+        let end = off.checked_add(len);
+        let in_queue = off >= QUEUE_AT && end.is_some_and(|e| e <= QUEUE_AT + QUEUE_LEN);
+        let in_heap = off >= HEAP_START && end.is_some_and(|e| e <= top);
+        if len == 0 || !(in_queue || in_heap) {
+            return Err(bad_record(at, "target out of range"));
+        }
+        // `len < top`, so this cannot overflow.
+        let rec = 16 + len.next_multiple_of(8);
+        if rec > n - at {
+            return Err(bad_record(at, "truncated"));
+        }
+        Ok((off, len, rec))
     }
 
     /// Makes sure the journal can take `bytes` more record bytes without
@@ -233,12 +277,13 @@ impl Heap {
             return Ok(0);
         }
         let records = self.journal_records()?;
-        let base = payload_of(j.block.get());
+        let base = self.journal_base()?;
         let mut undone = 0;
         for &(at, off, len) in records.iter().rev() {
             if len & FREE_BIT != 0 {
                 continue;
             }
+            super::crash_point();
             self.mem
                 .copy_within(base.add(at + 16), Offset::new(off), len)?;
             undone += 1;
@@ -247,50 +292,18 @@ impl Heap {
         Ok(undone)
     }
 
-    /// The journal's records (position, target offset, length), each checked:
-    /// inside the journal block, and targeting the queue state or heap bytes
-    /// below `top` (a deferred free: an allocated block).
+    /// The journal's records (position, target offset, length), each
+    /// checked (see `record_at`).
     pub(crate) fn journal_records(&self) -> Result<Vec<(u64, u64, u64)>, Error> {
-        let j = self.journal();
-        let (b, cap, n) = (j.block.get(), j.cap.get(), j.len.get());
+        let n = self.journal().len.get();
         let mut out = Vec::new();
         if n == 0 {
             return Ok(out);
         }
-        if b == 0 {
-            return Err(bad_record(0, "journal has records but no block"));
-        }
-        let (size, _, kind) = self.live(Offset::new(b))?;
-        if kind != K_JOURNAL || cap > size - HDR || n > cap {
-            return Err(bad_record(0, "journal block does not hold the journal"));
-        }
-        let base = payload_of(b);
-        let top = self.top();
+        let base = self.journal_base()?;
         let mut at = 0;
         while at < n {
-            if n - at < 16 {
-                return Err(bad_record(at, "truncated"));
-            }
-            let off = self.mem.u64(base.add(at))?;
-            let len = self.mem.u64(base.add(at + 8))?;
-            if len == FREE_BIT {
-                if off < HEAP_START || off >= top || !off.is_multiple_of(16) {
-                    return Err(bad_record(at, "deferred free of something not a block"));
-                }
-                out.push((at, off, len));
-                at += 16;
-                continue;
-            }
-            let end = off.checked_add(len);
-            let in_queue = off >= QUEUE_AT && end.is_some_and(|e| e <= QUEUE_AT + QUEUE_LEN);
-            let in_heap = off >= HEAP_START && end.is_some_and(|e| e <= top);
-            if len == 0 || !(in_queue || in_heap) {
-                return Err(bad_record(at, "target out of range"));
-            }
-            let rec = 16 + len.next_multiple_of(8);
-            if rec > n - at {
-                return Err(bad_record(at, "truncated"));
-            }
+            let (off, len, rec) = self.record_at(base, at, n)?;
             out.push((at, off, len));
             at += rec;
         }

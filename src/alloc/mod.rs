@@ -787,6 +787,7 @@ impl Heap {
         let m = self.mem;
         let mut o = HEAP_START;
         while o < top {
+            crash_point();
             let b = Offset::new(o);
             let (size, flags) = self.header(b)?;
             let w1 = m.u64(b.add(8))?;

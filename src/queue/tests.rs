@@ -338,6 +338,17 @@ fn sample_image_attaches_and_survives_use() {
     bad_gen[at..at + 8].copy_from_slice(&u64::MAX.to_le_bytes());
     let e = crate::__fuzz::attach_image(&bad_gen).unwrap_err();
     assert!(e.to_string().contains("next generation"), "{e}");
+    // Found by the attach_bytes fuzzer: a journal with records but no block
+    // (and a wild length) made the commit at the end of the turn read
+    // records from offset 16 and overflow. Records are now checked wherever
+    // they are read.
+    let mut wild = img.clone();
+    let at = std::mem::offset_of!(crate::segment::Header, journal);
+    wild[at..at + 8].copy_from_slice(&0u64.to_le_bytes());
+    wild[at + 8..at + 16].copy_from_slice(&219_043_332_096u64.to_le_bytes());
+    wild[at + 16..at + 24].copy_from_slice(&25_314_537_242_624u64.to_le_bytes());
+    let e = crate::__fuzz::attach_image(&wild).unwrap_err();
+    assert!(e.to_string().contains("journal"), "{e}");
     let mut v2 = img.clone();
     v2[8] = 1;
     assert!(matches!(
