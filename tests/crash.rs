@@ -345,6 +345,26 @@ fn peer_recover() -> Result<String, String> {
     Ok(format!("attached; recovery {:?}", seg.last_recovery()))
 }
 
+/// The environment of a "work" (or "recover") peer.
+fn work_vars(
+    name: &str,
+    root: Handle,
+    kind: Kind,
+    crash: u64,
+    start: u64,
+    per_turn: u64,
+) -> Vec<(&'static str, String)> {
+    vec![
+        ("SEG", name.to_string()),
+        ("ROOT_OFF", root.offset().to_string()),
+        ("ROOT_GEN", root.generation().to_string()),
+        ("START", start.to_string()),
+        ("PER_TURN", per_turn.to_string()),
+        ("CRASH_AFTER", crash.to_string()),
+        ("KIND", kind.name().to_string()),
+    ]
+}
+
 #[derive(Debug, Clone, Copy)]
 enum Death {
     /// At the n-th allocator or journal step.
@@ -384,15 +404,7 @@ fn crash_trials(plan: Plan) {
     let (mut undone_total, mut reclaimed_total, mut mid_op, mut recoverer_deaths) =
         (0u64, 0u64, 0u64, 0u64);
     let vars = |crash: u64, start: u64, per_turn: u64| {
-        vec![
-            ("SEG", name.clone()),
-            ("ROOT_OFF", root.offset().to_string()),
-            ("ROOT_GEN", root.generation().to_string()),
-            ("START", start.to_string()),
-            ("PER_TURN", per_turn.to_string()),
-            ("CRASH_AFTER", crash.to_string()),
-            ("KIND", plan.kind.name().to_string()),
-        ]
+        work_vars(&name, root, plan.kind, crash, start, per_turn)
     };
     for (trial, &death) in plan.deaths.iter().enumerate() {
         let crash_after = match death {
@@ -611,15 +623,7 @@ fn auto_recover_takes_over_without_an_error() {
     // The peer dies at its 300th step, inside its only turn.
     let mut peer = Peer::spawn(
         "work",
-        &[
-            ("SEG", name.clone()),
-            ("ROOT_OFF", root.offset().to_string()),
-            ("ROOT_GEN", root.generation().to_string()),
-            ("START", "0".into()),
-            ("PER_TURN", "1000000".into()),
-            ("CRASH_AFTER", "300".into()),
-            ("KIND", "mixed".into()),
-        ],
+        &work_vars(&name, root, Kind::Mixed, 300, 0, 1_000_000),
     );
     peer.expect("ready", 30 * SEC);
     let (status, _) = peer.finish(30 * SEC);

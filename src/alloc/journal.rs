@@ -309,14 +309,6 @@ impl Heap {
         }
         Ok(out)
     }
-
-    /// Forgets the journal block (recovery: the rebuild reclaims it).
-    pub(crate) fn drop_journal(&self) {
-        let j = self.journal();
-        j.len.set(0);
-        j.block.set(0);
-        j.cap.set(0);
-    }
 }
 
 fn payload_of(b: u64) -> Offset {

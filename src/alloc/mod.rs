@@ -146,6 +146,18 @@ impl Heap {
         self.st().top.get()
     }
 
+    /// `top`, checked to lie in the heap (for walks of the whole heap).
+    fn checked_top(&self) -> Result<u64, Error> {
+        let top = self.st().top.get();
+        if top < HEAP_START || top > self.mem.len() || !top.is_multiple_of(16) {
+            return Err(Error::corrupt(
+                std::mem::offset_of!(crate::segment::Header, alloc) as u64,
+                "heap top out of range",
+            ));
+        }
+        Ok(top)
+    }
+
     /// Space usage.
     pub(crate) fn stats(&self) -> Stats {
         let st = self.st();
@@ -568,13 +580,7 @@ impl Heap {
         mut f: impl FnMut(Offset, u64, u64, u8) -> Result<(), Error>,
     ) -> Result<(), Error> {
         let st = self.st();
-        let top = st.top.get();
-        if top < HEAP_START || top > self.mem.len() || !top.is_multiple_of(16) {
-            return Err(Error::corrupt(
-                std::mem::offset_of!(crate::segment::Header, alloc) as u64,
-                "heap top out of range",
-            ));
-        }
+        let top = self.checked_top()?;
         let mut o = HEAP_START;
         let mut prev_alloc = true;
         let (mut used, mut blocks, mut free_bytes, mut free_blocks) = (0u64, 0u64, 0u64, 0u64);
@@ -756,13 +762,7 @@ impl Heap {
     /// half-way gives the same result.
     pub(crate) fn rebuild(&self, keep: impl Fn(Offset) -> bool) -> Result<Rebuilt, Error> {
         let st = self.st();
-        let top = st.top.get();
-        if top < HEAP_START || top > self.mem.len() || !top.is_multiple_of(16) {
-            return Err(Error::corrupt(
-                std::mem::offset_of!(crate::segment::Header, alloc) as u64,
-                "heap top out of range",
-            ));
-        }
+        let top = self.checked_top()?;
         // Check the whole chain of sizes before changing anything.
         let mut o = HEAP_START;
         while o < top {

@@ -273,8 +273,13 @@ impl<'t> ListMut<'t> {
         let new_len = len - (end - start) + n;
         // Journal: the header, and the committed slots that get overwritten
         // (those below both lengths), before any change.
-        if let Err(e) = l
-            .save_header(&self.heap)
+        let moved = len.min(new_len).saturating_sub(start);
+        if let Err(e) = self
+            .heap
+            // One record per chunk run: room for all at once, so that a big
+            // move grows the journal once, not by doubling.
+            .journal_room(40 + 16 * moved + 16 * (l.nchunks + 1))
+            .and_then(|()| l.save_header(&self.heap))
             .and_then(|()| l.save_slots(&self.heap, start, len.min(new_len)))
         {
             self.heap.commit()?;
