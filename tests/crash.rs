@@ -480,7 +480,9 @@ fn crash_trials(plan: Plan) {
         if let Some(r) = recovery {
             undone_total += r.records_undone;
             reclaimed_total += r.blocks_reclaimed;
-            mid_op += (r.records_undone > 0) as u64;
+            // A death inside an operation leaves journal records to undo,
+            // or blocks it had allocated and not published.
+            mid_op += (r.records_undone > 0 || r.blocks_reclaimed > 0) as u64;
         }
         if std::env::var_os("CRASH_VERBOSE").is_some() {
             eprintln!(
@@ -491,9 +493,9 @@ fn crash_trials(plan: Plan) {
         }
     }
     eprintln!(
-        "{}: {n} deaths, {done} {} operations; {mid_op} recoveries rolled an operation back \
-         ({undone_total} records), {reclaimed_total} blocks reclaimed; {recoverer_deaths} \
-         recoverers died recovering",
+        "{}: {n} deaths, {done} {} operations; {mid_op} deaths inside an operation \
+         ({undone_total} journal records undone, {reclaimed_total} blocks reclaimed); \
+         {recoverer_deaths} recoverers died recovering",
         plan.test,
         plan.kind.name()
     );
@@ -558,7 +560,7 @@ fn sweep(test: &'static str, kind: Kind, seed: u64) {
     crash_trials(Plan {
         test,
         kind,
-        deaths: (1..=env_or("CRASH_SWEEP", 60))
+        deaths: (1..=env_or("CRASH_SWEEP", 100))
             .map(Death::Injected)
             .collect(),
         recoverer_dies: false,

@@ -53,8 +53,10 @@ const OFF_VERSION: u64 = 8;
 const OFF_ALLOC_USED: u64 = 2576;
 /// `Header::alloc.blocks`.
 const OFF_ALLOC_BLOCKS: u64 = 2584;
-/// `Header::queue.len`.
-const OFF_QUEUE_LEN: u64 = 4200;
+/// `Header::queue.head` (messages ever taken).
+const OFF_QUEUE_HEAD: u64 = 4192;
+/// `Header::queue.tail` (messages ever put).
+const OFF_QUEUE_TAIL: u64 = 4200;
 /// The undo journal's first block: 1024 payload bytes and a header.
 const JOURNAL_BLOCK: u64 = 1024 + 16;
 /// Block header size; a blob's payload is `len: u64` then the bytes.
@@ -82,9 +84,9 @@ fn check_layout(name: &str, turn: &Turn<'_>) {
         "alloc.blocks offset"
     );
     assert_eq!(
-        peek_u64(name, OFF_QUEUE_LEN),
+        peek_u64(name, OFF_QUEUE_TAIL) - peek_u64(name, OFF_QUEUE_HEAD),
         turn.message_count() as u64,
-        "queue.len offset"
+        "queue.head/tail offsets"
     );
 }
 
@@ -1271,7 +1273,7 @@ fn corrupt_segment_peer_attach_gets_corrupt() {
         ),
         (
             "queue length garbage",
-            |f| poke(&f.name, OFF_QUEUE_LEN, &1000u64.to_le_bytes()),
+            |f| poke(&f.name, OFF_QUEUE_TAIL, &1000u64.to_le_bytes()),
             "",
         ),
         (

@@ -67,7 +67,7 @@ impl Heap {
     #[inline]
     pub(crate) fn fresh(&self) -> Heap {
         Heap {
-            journaled: false,
+            st: self.st.map_addr(|a| a | 1),
             ..*self
         }
     }
@@ -89,20 +89,24 @@ impl Heap {
 
     /// Saves the committed bytes `off..off+n` before the caller overwrites
     /// them (`n` > 0; the range must be inside the segment).
+    #[inline]
     pub(crate) fn save(&self, off: Offset, n: u64) -> Result<(), Error> {
-        if !self.journaled {
+        if !self.journaled() {
             return Ok(());
         }
-        let p = self.mem.ptr(off, n, 1)?;
+        let src = self.mem.ptr(off, n, 1)?;
         let rec = 16 + n.next_multiple_of(8);
         let at = self.reserve_journal(rec)?;
-        let m = self.mem;
-        m.set_u64(at, off.get())?;
-        m.set_u64(at.add(8), n)?;
-        let dst = m.ptr(at.add(16), n, 1)?;
-        // SAFETY: both ranges are in bounds (checked above); the journal
-        // block is not part of any value, so they do not overlap.
-        unsafe { std::ptr::copy_nonoverlapping(p, dst, n as usize) };
+        // One bounds check for the whole record.
+        let dst = self.mem.ptr(at, rec, 8)?;
+        // SAFETY: `dst..dst+rec` and `src..src+n` are in bounds (checked
+        // above) and 8- and 1-aligned; the journal block is not part of any
+        // value, so they do not overlap; we hold the turn.
+        unsafe {
+            (dst as *mut u64).write(off.get());
+            (dst as *mut u64).add(1).write(n);
+            std::ptr::copy_nonoverlapping(src, dst.add(16), n as usize);
+        }
         super::crash_point();
         let j = self.journal();
         j.len.set(j.len.get() + rec);
@@ -119,7 +123,7 @@ impl Heap {
 
     /// Frees block `b` now, or once the operation in progress commits.
     pub(crate) fn free(&self, b: Offset) -> Result<(), Error> {
-        if !self.journaled || !self.in_operation() {
+        if !self.journaled() || !self.in_operation() {
             return self.free_now(b);
         }
         let (_, _, kind) = self.live(b)?;
@@ -130,6 +134,8 @@ impl Heap {
         self.mem.set_u64(at, b.get())?;
         self.mem.set_u64(at.add(8), FREE_BIT)?;
         let j = self.journal();
+        // Count it first: a commit looks for deferred frees only if any.
+        j.frees.set(j.frees.get() + 1);
         j.len.set(j.len.get() + 16);
         Ok(())
     }
@@ -140,7 +146,7 @@ impl Heap {
     pub(crate) fn commit(&self) -> Result<(), Error> {
         let j = self.journal();
         let n = j.len.get();
-        if n == 0 || !self.journaled {
+        if n == 0 || !self.journaled() {
             return Ok(());
         }
         self.commit_slow(n)
@@ -150,8 +156,14 @@ impl Heap {
     fn commit_slow(&self, n: u64) -> Result<(), Error> {
         super::crash_point();
         let j = self.journal();
+        if j.frees.get() == 0 {
+            // Nothing deferred: emptying the journal is the whole commit.
+            j.len.set(0);
+            return Ok(());
+        }
         let base = self.journal_base()?;
         j.len.set(0);
+        j.frees.set(0);
         // The records stay readable: nothing writes the journal block until
         // the next `save`, which this turn makes after these frees.
         let mut at = 0;
@@ -223,7 +235,7 @@ impl Heap {
     /// rather than half-way.
     #[inline]
     pub(crate) fn journal_room(&self, bytes: u64) -> Result<(), Error> {
-        if !self.journaled {
+        if !self.journaled() {
             return Ok(());
         }
         let j = self.journal();
@@ -289,6 +301,7 @@ impl Heap {
             undone += 1;
         }
         j.len.set(0);
+        j.frees.set(0);
         Ok(undone)
     }
 

@@ -115,10 +115,10 @@ fn large_index(size: u64) -> usize {
 #[derive(Clone, Copy)]
 pub(crate) struct Heap {
     pub(crate) mem: Mem,
+    /// The allocator state; bit 0 set for a heap that builds a new,
+    /// unreachable object (see [`Heap::fresh`]), which keeps `Heap` at three
+    /// words (views hold one, on hot paths).
     st: *const AllocState,
-    /// False for a heap that builds a new, unreachable object (see
-    /// [`Heap::fresh`]).
-    journaled: bool,
 }
 
 impl Heap {
@@ -126,19 +126,22 @@ impl Heap {
     /// `st` must point to the allocator state inside `mem`'s header, and the
     /// caller must hold the turn (nobody else touches the state or blocks).
     pub(crate) unsafe fn new(mem: Mem, st: *const AllocState) -> Heap {
-        Heap {
-            mem,
-            st,
-            journaled: true,
-        }
+        Heap { mem, st }
     }
 
     #[inline]
     fn st(&self) -> &AllocState {
         // SAFETY: `new`'s contract: the state lives in the mapped header as
-        // long as the segment; its words are atomics, so shared references
-        // to them are sound while we change them.
-        unsafe { &*self.st }
+        // long as the segment (bit 0 of the pointer is a flag, the state is
+        // 8-aligned); its words are atomics, so shared references to them
+        // are sound while we change them.
+        unsafe { &*self.st.map_addr(|a| a & !1) }
+    }
+
+    /// Whether this heap journals (see [`Heap::fresh`]).
+    #[inline(always)]
+    fn journaled(&self) -> bool {
+        self.st.addr() & 1 == 0
     }
 
     /// Current `top`.

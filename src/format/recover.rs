@@ -2,10 +2,11 @@
 //! interrupted operation back, rebuild the allocator, reclaim what nothing
 //! reaches, and validate.
 
-use super::validate::{Report, validate, validate_marking};
+use super::validate::{Report, queue_entries, validate, validate_marking};
 use crate::Error;
 use crate::alloc::Heap;
-use crate::segment::QueueState;
+use crate::alloc::{QUEUED, ROOT};
+use crate::segment::{Offset, QueueState, Word};
 
 /// What [`crate::Segment::recover`] found and did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -32,6 +33,7 @@ pub struct Recovery {
 pub(crate) fn recover_data(heap: &Heap, queue: &QueueState) -> Result<Recovery, Error> {
     // (The journal's block stays, empty, for the next operation.)
     let records_undone = heap.rollback()?;
+    flag_queued(heap, queue)?;
     // Normalise the allocator (bins, footers, counters) keeping every
     // allocated block, so that the validator can walk it...
     heap.rebuild(|_| true)?;
@@ -46,6 +48,34 @@ pub(crate) fn recover_data(heap: &Heap, queue: &QueueState) -> Result<Recovery, 
         blocks_reclaimed: rebuilt.blocks,
         bytes_reclaimed: rebuilt.bytes,
         report,
+    })
+}
+
+/// The ring is the truth about what is queued: a put publishes `len`
+/// before it flags the object (and a take's rollback brings an entry back
+/// whose flag was cleared), so every object the live ring names gets `ROOT
+/// | QUEUED` here. Entries that are not live handles are left for the
+/// validation to refuse.
+fn flag_queued(heap: &Heap, q: &QueueState) -> Result<(), Error> {
+    let ring = q.ring.get();
+    if ring == 0 {
+        return Ok(());
+    }
+    // A ring that is not a block holding `cap` entries is for the
+    // validation to refuse.
+    let (size, _, _) = heap.live(Offset::new(ring))?;
+    if q.cap
+        .get()
+        .checked_mul(16)
+        .is_none_or(|n| n > size - crate::alloc::HDR)
+    {
+        return Ok(());
+    }
+    queue_entries(heap, q, |_, h| {
+        if heap.check_handle(h).is_ok() {
+            heap.set_flags(h.offset, ROOT | QUEUED, 0)?;
+        }
+        Ok(())
     })
 }
 

@@ -200,6 +200,36 @@ impl super::hashed_check::Owner for Walk<'_> {
     }
 }
 
+/// Calls `f(entry offset, handle)` for each live queue entry, oldest first
+/// (counters `head..tail`, entry `c` at ring index `c % cap`), after checking
+/// the counters: `tail - head <= cap`, `cap > 0`.
+pub(crate) fn queue_entries(
+    heap: &Heap,
+    queue: &QueueState,
+    mut f: impl FnMut(Offset, crate::segment::Handle) -> Result<(), Error>,
+) -> Result<(), Error> {
+    let (ring, cap, head) = (queue.ring.get(), queue.cap.get(), queue.head.get());
+    let len = queue.tail.get().wrapping_sub(head);
+    if len == 0 {
+        return Ok(());
+    }
+    if ring == 0 || cap == 0 || len > cap {
+        return Err(Error::corrupt(
+            std::mem::offset_of!(crate::segment::Header, queue) as u64,
+            "queue counters out of range",
+        ));
+    }
+    for i in 0..len {
+        let e = payload(Offset::new(ring)).add(16 * (head.wrapping_add(i) % cap));
+        let h = crate::segment::Handle {
+            offset: Offset::new(heap.mem.u64(e)?),
+            generation: heap.mem.u64(e.add(8))?,
+        };
+        f(e, h)?;
+    }
+    Ok(())
+}
+
 /// Validates the whole heap and the queue.
 pub(crate) fn validate(heap: &Heap, queue: &QueueState) -> Result<Report, Error> {
     validate_marking(heap, queue).map(|(r, _)| r)
@@ -273,29 +303,24 @@ pub(crate) fn validate_marking(
     }
     // The queue: a ring of handles to queued roots.
     let qoff = std::mem::offset_of!(crate::segment::Header, queue) as u64;
-    let (ring, cap, head, len) = (
-        queue.ring.get(),
-        queue.cap.get(),
-        queue.head.get(),
-        queue.len.get(),
-    );
+    let len = queue.tail.get().wrapping_sub(queue.head.get());
+    let ring = queue.ring.get();
     if ring == 0 {
-        if len != 0 || cap != 0 || head != 0 {
+        if len != 0 || queue.cap.get() != 0 {
             return Err(Error::corrupt(qoff, "queue without a ring has entries"));
         }
     } else {
-        let ring = Offset::new(ring);
-        let (cap_bytes, _) = w.claim(ring, Some(K_QUEUE))?;
-        if cap.checked_mul(16).is_none_or(|n| n > cap_bytes) || head >= cap || len > cap {
-            return Err(Error::corrupt(qoff, "queue counters out of range"));
+        let (cap_bytes, _) = w.claim(Offset::new(ring), Some(K_QUEUE))?;
+        if queue
+            .cap
+            .get()
+            .checked_mul(16)
+            .is_none_or(|n| n > cap_bytes)
+        {
+            return Err(Error::corrupt(qoff, "queue ring smaller than its capacity"));
         }
         let mut in_ring = Bits::new(top);
-        for i in 0..len {
-            let e = payload(ring).add(16 * ((head + i) % cap));
-            let h = crate::segment::Handle {
-                offset: Offset::new(heap.mem.u64(e)?),
-                generation: heap.mem.u64(e.add(8))?,
-            };
+        queue_entries(heap, queue, |e, h| {
             let (_, flags, _) = heap.check_handle(h).map_err(|_| {
                 Error::corrupt(
                     e.get(),
@@ -312,7 +337,8 @@ pub(crate) fn validate_marking(
                 return Err(Error::corrupt(e.get(), "object queued twice"));
             }
             in_ring.set(h.offset);
-        }
+            Ok(())
+        })?;
     }
     if queued != len {
         return Err(Error::corrupt(

@@ -10,25 +10,39 @@ use crate::Error;
 use crate::alloc::{Heap, QUEUED, ROOT, Stats};
 use crate::format::validate::{Report, validate};
 use crate::format::{
-    K_BOX, K_QUEUE, T_BYTEARRAY, T_DICT, T_LIST, T_SET, free_object, is_ptr_tag, payload,
+    K_BOX, K_QUEUE, T_BYTEARRAY, T_BYTES, T_DICT, T_LIST, T_SET, T_STR, T_TYPED, free_object,
+    is_ptr_tag, payload,
 };
 use crate::segment::{Handle, Offset, Word};
 use crate::turn::Turn;
 use crate::value::{BytesMut, DictMut, ListMut, SetMut, Value, ValueRef, write_slot};
 
-/// The queue's counters, read from the header.
+/// The queue's counters, read from the header. `head` and `tail` count
+/// every message ever taken and put (wrapping); the live entries are the
+/// counters `head..tail`, entry `c` at ring index `c % cap`.
 #[derive(Clone, Copy)]
 struct Ring {
     ring: u64,
     cap: u64,
     head: u64,
-    len: u64,
+    tail: u64,
 }
 
 impl Ring {
-    /// Offset of the `i`-th entry from the head.
-    fn entry(&self, i: u64) -> Offset {
-        payload(Offset::new(self.ring)).add(16 * ((self.head + i) % self.cap))
+    /// Number of live entries.
+    fn len(&self) -> u64 {
+        self.tail.wrapping_sub(self.head)
+    }
+
+    /// Offset of the entry of counter `c`.
+    fn entry(&self, c: u64) -> Result<Offset, Error> {
+        if self.cap == 0 || self.ring == 0 {
+            return Err(Error::corrupt(
+                std::mem::offset_of!(crate::segment::Header, queue) as u64,
+                "queue entries without a ring",
+            ));
+        }
+        Ok(payload(Offset::new(self.ring)).add(16 * (c % self.cap)))
     }
 }
 
@@ -47,7 +61,7 @@ impl<'seg> Turn<'seg> {
             ring: q.ring.get(),
             cap: q.cap.get(),
             head: q.head.get(),
-            len: q.len.get(),
+            tail: q.tail.get(),
         }
     }
 
@@ -58,14 +72,6 @@ impl<'seg> Turn<'seg> {
             Offset::new(at),
             std::mem::size_of::<crate::segment::QueueState>() as u64,
         )
-    }
-
-    fn set_queue(&mut self, r: Ring) {
-        let q = self.queue_state();
-        q.ring.set(r.ring);
-        q.cap.set(r.cap);
-        q.head.set(r.head);
-        q.len.set(r.len);
     }
 
     /// Writes `v` into the segment and appends it to the message queue.
@@ -88,21 +94,13 @@ impl<'seg> Turn<'seg> {
     /// (the publishing step of every put); on failure frees it.
     pub(crate) fn publish_message(&mut self, b: Offset) -> Result<Handle, Error> {
         let heap = self.heap();
-        // Start from an empty journal: the error path below rolls back.
-        heap.commit()?;
         let h = heap.handle(b)?;
-        // The flags word is journaled with the queue (`enqueue`): a death
-        // before the commit leaves neither the flag nor the entry, and the
-        // unreachable object is reclaimed.
-        if let Err(e) = heap.save(b, 8).and_then(|()| {
-            heap.set_flags(b, ROOT, 0)?;
-            self.enqueue(h)
-        }) {
-            heap.rollback()?;
+        let r = self.enqueue(h, ROOT | QUEUED);
+        heap.commit()?;
+        if let Err(e) = r {
             free_object(&heap, b)?;
             return Err(e);
         }
-        heap.commit()?;
         Ok(h)
     }
 
@@ -121,55 +119,64 @@ impl<'seg> Turn<'seg> {
                 owner: "the message queue",
             });
         }
-        let heap = self.heap();
-        heap.save(h.offset, 8)?;
-        let r = self.enqueue(h);
-        heap.commit()?;
+        let r = self.enqueue(h, QUEUED);
+        self.heap().commit()?;
         r
     }
 
-    /// Appends `h` to the ring (journaling the counters and the object's
-    /// flags word; the caller commits).
-    fn enqueue(&mut self, h: Handle) -> Result<(), Error> {
+    /// Appends `h` to the ring: the entry past the live ones, then `tail`
+    /// (one store publishes it), then the object's flags (`set`). The ring
+    /// is the truth about what is queued: a death between the last two is
+    /// repaired by recovery, which flags every object the ring names. A
+    /// full ring is replaced first (journaled; the caller commits).
+    fn enqueue(&mut self, h: Handle, set: u64) -> Result<(), Error> {
         let heap = self.heap();
         let m = heap.mem;
-        self.save_queue()?;
         let mut q = self.queue();
-        if q.len == q.cap {
-            // Grow: write the new ring fully, publish it, then free the old.
+        if q.len() >= q.cap {
+            // Grow: write the new ring fully (each entry at its counter's
+            // index), publish it (ring and cap: journaled), then free the
+            // old one.
             let ncap = (q.cap * 2).max(16);
+            self.save_queue()?;
             let nr = heap.alloc(16 * ncap, K_QUEUE)?;
-            for i in 0..q.len {
-                m.copy_within(q.entry(i), payload(nr).add(16 * i), 16)?;
-            }
             let old = q.ring;
-            q = Ring {
+            let new = Ring {
                 ring: nr.get(),
                 cap: ncap,
-                head: 0,
-                len: q.len,
+                ..q
             };
-            self.set_queue(q);
+            for c in q.head..q.head.wrapping_add(q.len()) {
+                m.copy_within(q.entry(c)?, new.entry(c)?, 16)?;
+            }
+            let st = self.queue_state();
+            st.ring.set(new.ring);
+            st.cap.set(new.cap);
+            q = new;
             if old != 0 {
                 heap.free(Offset::new(old))?;
             }
         }
-        let e = q.entry(q.len);
+        let e = q.entry(q.tail)?;
         m.set_u64(e, h.offset.get())?;
         m.set_u64(e.add(8), h.generation)?;
-        heap.set_flags(h.offset, QUEUED, 0)?;
-        q.len += 1;
-        self.set_queue(q);
-        Ok(())
+        self.queue_state().tail.set(q.tail.wrapping_add(1));
+        crate::alloc::crash_point();
+        if heap.in_operation() {
+            // The ring was replaced (journaled): a rollback must take the
+            // flags back with it.
+            heap.save(h.offset, 8)?;
+        }
+        heap.set_flags(h.offset, set, 0)
     }
 
     fn queue_front(&self) -> Result<Option<Handle>, Error> {
         let q = self.queue();
-        if q.len == 0 {
+        if q.len() == 0 {
             return Ok(None);
         }
         let m = self.mem();
-        let e = q.entry(0);
+        let e = q.entry(q.head)?;
         Ok(Some(Handle {
             offset: Offset::new(m.u64(e)?),
             generation: m.u64(e.add(8))?,
@@ -184,17 +191,13 @@ impl<'seg> Turn<'seg> {
         };
         let heap = self.heap();
         heap.check_handle(h)?;
-        self.save_queue()?;
-        heap.save(h.offset, 8)?;
-        let mut q = self.queue();
-        q.head = (q.head + 1) % q.cap;
-        q.len -= 1;
-        if q.len == 0 {
-            q.head = 0;
-        }
-        self.set_queue(q);
+        // The flag first, then `head` (one store publishes the take): a
+        // death in between leaves the entry in the ring, and recovery flags
+        // it again.
         heap.set_flags(h.offset, 0, QUEUED)?;
-        heap.commit()?;
+        crate::alloc::crash_point();
+        let st = self.queue_state();
+        st.head.set(st.head.get().wrapping_add(1));
         Ok(Some(h))
     }
 
@@ -205,12 +208,12 @@ impl<'seg> Turn<'seg> {
 
     /// Whether the queue holds a message.
     pub fn has_messages(&self) -> Result<bool, Error> {
-        Ok(self.queue().len > 0)
+        Ok(self.queue().len() > 0)
     }
 
     /// Number of messages in the queue.
     pub fn message_count(&self) -> usize {
-        self.queue().len as usize
+        self.queue().len() as usize
     }
 
     /// The value behind a handle (a message, or any object handle).
@@ -293,7 +296,7 @@ impl<'seg> Turn<'seg> {
     /// handle still in the queue, or owned by a container, is refused.
     pub fn free(&mut self, h: Handle) -> Result<(), Error> {
         let heap = self.heap();
-        let (_, flags, _) = heap.check_handle(h)?;
+        let (_, flags, kind) = heap.check_handle(h)?;
         if flags & QUEUED != 0 {
             return Err(Error::NotOwned {
                 offset: h.offset.get(),
@@ -306,9 +309,12 @@ impl<'seg> Turn<'seg> {
                 owner: "a container",
             });
         }
-        // Unpublish the root first (one store): a death while freeing what
-        // it owns leaves only unreachable blocks, which recovery reclaims.
-        heap.set_flags(h.offset, 0, ROOT)?;
+        if !matches!(kind, T_STR | T_BYTES | T_TYPED) {
+            // Unpublish the root first (one store): a death while freeing
+            // what it owns leaves only unreachable blocks, which recovery
+            // reclaims. (A leaf is one block: freeing it is that store.)
+            heap.set_flags(h.offset, 0, ROOT)?;
+        }
         free_object(&heap, h.offset)
     }
 

@@ -113,10 +113,11 @@ pub(crate) struct QueueState {
     pub(crate) ring: AtomicU64,
     /// Capacity of the ring in entries.
     pub(crate) cap: AtomicU64,
-    /// Index of the oldest entry.
+    /// Messages ever taken (wrapping): the oldest entry's counter.
     pub(crate) head: AtomicU64,
-    /// Number of entries.
-    pub(crate) len: AtomicU64,
+    /// Messages ever put (wrapping): live entries are `head..tail`, entry
+    /// `c` at ring index `c % cap`.
+    pub(crate) tail: AtomicU64,
 }
 
 /// The undo journal of the operation in progress (see `alloc::journal`):
@@ -131,8 +132,8 @@ pub(crate) struct JournalState {
     pub(crate) cap: AtomicU64,
     /// Record bytes written by the operation in progress (0: none).
     pub(crate) len: AtomicU64,
-    /// Zero.
-    pub(crate) reserved: AtomicU64,
+    /// Deferred frees among the records (0: a commit only empties).
+    pub(crate) frees: AtomicU64,
 }
 
 /// The segment header, at offset 0.
@@ -370,7 +371,7 @@ mod tests {
             ("queue.ring", offset_of!(Header, queue.ring), 4176, 8, 8),
             ("queue.cap", offset_of!(Header, queue.cap), 4184, 8, 8),
             ("queue.head", offset_of!(Header, queue.head), 4192, 8, 8),
-            ("queue.len", offset_of!(Header, queue.len), 4200, 8, 8),
+            ("queue.tail", offset_of!(Header, queue.tail), 4200, 8, 8),
             (
                 "procs",
                 offset_of!(Header, procs),
@@ -415,6 +416,13 @@ mod tests {
             ),
             ("journal.cap", offset_of!(Header, journal.cap), 20616, 8, 8),
             ("journal.len", offset_of!(Header, journal.len), 20624, 8, 8),
+            (
+                "journal.frees",
+                offset_of!(Header, journal.frees),
+                20632,
+                8,
+                8,
+            ),
         ];
         for &(name, off, want_off, size, want_size) in fields {
             assert_eq!(off, want_off, "offset of {name}");
