@@ -198,9 +198,15 @@ impl HashLayout {
             + 2 * (16 + HASH_PAYLOAD)
     }
 
-    /// Journals entry `e` (before it or its links change).
+    /// Journals entry `e` (before it is rewritten).
     fn save_entry(&self, heap: &Heap, e: u64) -> Result<(), Error> {
         heap.save(self.entry_offset(heap, e)?, self.stride)
+    }
+
+    /// Journals the `u32` link at `field` (`E_PREV` or `E_NEXT`) of entry
+    /// `e` (before it changes).
+    fn save_link(&self, heap: &Heap, e: u64, field: usize) -> Result<(), Error> {
+        heap.save(self.entry_offset(heap, e)?.add(field as u64), 4)
     }
 
     /// Journals index slot `pos` (before it changes).
@@ -488,12 +494,17 @@ impl HashLayout {
         if was != EMPTY && was != DELETED {
             return Err(corrupt(self.b, self.kind, "insert into a used index slot"));
         }
+        let reused = self.free != 0;
         let e = self.take_entry(heap)?;
         let entry = self.entry(heap, e)?;
-        self.save_entry(heap, e)?;
+        if reused {
+            // A free-list entry is committed (the list links through it);
+            // a fresh one past `used` is not.
+            self.save_entry(heap, e)?;
+        }
         entry.write(h, self.tail, 0, key, value);
         if self.tail != 0 {
-            self.save_entry(heap, self.tail - 1)?;
+            self.save_link(heap, self.tail - 1, probe::E_NEXT)?;
             self.entry(heap, self.tail - 1)?.set_next(e + 1);
         } else {
             self.head = e + 1;
@@ -566,13 +577,13 @@ impl HashLayout {
         }
         let (p, n) = (entry.prev(), entry.next());
         if p != 0 {
-            self.save_entry(heap, p - 1)?;
+            self.save_link(heap, p - 1, probe::E_NEXT)?;
             self.entry(heap, p - 1)?.set_next(n);
         } else {
             self.head = n;
         }
         if n != 0 {
-            self.save_entry(heap, n - 1)?;
+            self.save_link(heap, n - 1, probe::E_PREV)?;
             self.entry(heap, n - 1)?.set_prev(p);
         } else {
             self.tail = p;

@@ -11,8 +11,8 @@ use crate::segment::Offset;
 
 /// Entry fields: stored hash, order links (`u32` each), key slot, value slot.
 const E_HASH: usize = 0;
-const E_PREV: usize = 8;
-const E_NEXT: usize = 12;
+pub(super) const E_PREV: usize = 8;
+pub(super) const E_NEXT: usize = 12;
 /// Offset of the key slot in an entry.
 pub(crate) const E_KEY: u64 = 16;
 /// Offset of the value slot in a dict entry.
