@@ -70,12 +70,29 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// Hooks for the crash tests (not a stable API).
 #[doc(hidden)]
 pub mod __test {
-    /// Arms crash injection: the `n`-th allocator or journal step from now
-    /// (an allocation, a free, a journal record, a commit) kills this process
-    /// with SIGKILL, wherever it is. `0` disarms.
+    use crate::alloc::{CRASH_AT, CRASH_PANICS};
+
+    /// Arms crash injection in this thread: its `n`-th allocator or journal
+    /// step from now (an allocation, a free, a journal record, a commit, a
+    /// step of recovery) kills this process with SIGKILL, wherever it is.
+    /// `0` disarms.
     pub fn crash_after(n: u64) {
-        crate::alloc::CRASH_AT.store(n, std::sync::atomic::Ordering::Relaxed);
+        CRASH_PANICS.with(|p| p.set(false));
+        CRASH_AT.with(|c| c.set(n));
     }
+
+    /// As [`crash_after`], but the step panics with [`InjectedCrash`]
+    /// instead: the operation stops there, and dropping the turn while
+    /// unwinding recovers the segment (the in-process stand-in for a death
+    /// and a survivor's recovery).
+    pub fn panic_after(n: u64) {
+        CRASH_PANICS.with(|p| p.set(true));
+        CRASH_AT.with(|c| c.set(n));
+    }
+
+    /// The panic payload of an injected crash.
+    #[derive(Debug)]
+    pub struct InjectedCrash;
 }
 
 /// Entry points for the fuzz targets in `fuzz/` (not a stable API).

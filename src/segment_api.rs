@@ -121,19 +121,25 @@ impl Turn<'_> {
 
 impl Drop for Turn<'_> {
     fn drop(&mut self) {
-        let heap = self.heap();
-        if heap.in_operation() {
-            if std::thread::panicking() {
-                // A panic cut an operation off: undo it as recovery would
-                // (nothing to report from a drop; a failure here leaves the
-                // journal for the next recovery).
-                let _ = self.recover_data();
-            } else {
-                // An operation that returned an error leaves a consistent
-                // structure; its deferred frees run now.
-                let _ = heap.commit();
+        // Hand the turn on whatever happens below (even a panic).
+        struct Release<'a, 'b>(&'a mut Turn<'b>);
+        impl Drop for Release<'_, '_> {
+            fn drop(&mut self) {
+                self.0.release();
             }
         }
-        self.release();
+        let turn = Release(self);
+        let heap = turn.0.heap();
+        if std::thread::panicking() {
+            // A panic may have cut an operation off (with journal records,
+            // or with blocks allocated and not published): recover as a
+            // survivor would (nothing to report from a drop; a failure here
+            // leaves the journal for the next recovery).
+            let _ = turn.0.recover_data();
+        } else if heap.in_operation() {
+            // An operation that returned an error leaves a consistent
+            // structure; its deferred frees run now.
+            let _ = heap.commit();
+        }
     }
 }

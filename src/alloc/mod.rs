@@ -42,17 +42,25 @@ pub(crate) const ROOT: u64 = 4;
 pub(crate) const QUEUED: u64 = 8;
 const FLAGS: u64 = 15;
 
-/// Crash injection for the tests (`__test::crash_after`): when armed (not
-/// 0), every allocator step and journal step counts it down, and the one
-/// that brings it to 1 kills this process with SIGKILL. Disarmed, the cost
-/// is one relaxed load per step.
-pub(crate) static CRASH_AT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+thread_local! {
+    /// Crash injection for the tests (`__test::crash_after`): when armed
+    /// (not 0), every allocator step and journal step of this thread counts
+    /// it down, and the one that brings it to 1 kills this process with
+    /// SIGKILL (or panics, see [`CRASH_PANICS`]). Disarmed, the cost is one
+    /// thread-local load per step. Per thread, so that tests running in
+    /// parallel threads do not fire each other's.
+    pub(crate) static CRASH_AT: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+    /// Whether an injected crash panics (with [`crate::__test::InjectedCrash`])
+    /// instead of killing the process: in-process tests and the fuzzer
+    /// simulate deaths this way (the turn's drop then recovers, as a
+    /// survivor would).
+    pub(crate) static CRASH_PANICS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
 
 /// A point where a process may die (see [`CRASH_AT`]).
 #[inline(always)]
 pub(crate) fn crash_point() {
-    use std::sync::atomic::Ordering::Relaxed;
-    if CRASH_AT.load(Relaxed) != 0 {
+    if CRASH_AT.with(|c| c.get()) != 0 {
         crash_step();
     }
 }
@@ -60,8 +68,16 @@ pub(crate) fn crash_point() {
 #[cold]
 #[inline(never)]
 fn crash_step() {
-    use std::sync::atomic::Ordering::Relaxed;
-    if CRASH_AT.fetch_sub(1, Relaxed) == 1 {
+    let left = CRASH_AT.with(|c| {
+        let left = c.get() - 1;
+        // One-shot: 0 (disarmed) after the step that fires.
+        c.set(left);
+        left
+    });
+    if left == 0 {
+        if CRASH_PANICS.with(|p| p.get()) {
+            std::panic::panic_any(crate::__test::InjectedCrash);
+        }
         crate::os::kill_self();
     }
 }

@@ -153,6 +153,76 @@ mod tests {
         turn.validate().unwrap();
     }
 
+    /// Every crash point of a few operations, in turn, simulated by a panic
+    /// (`__test::panic_after`): the turn's drop recovers while unwinding,
+    /// and the list is as before the operation or as after it, with no
+    /// orphan. (Found by the `crash` fuzzer: a panic after a value was
+    /// allocated and before the operation's first journal record left the
+    /// value orphaned, since the drop recovered only with records.)
+    #[test]
+    fn a_panic_at_any_crash_point_leaves_the_operation_done_or_undone() {
+        use crate::__test::{InjectedCrash, panic_after};
+        use std::panic::{AssertUnwindSafe, catch_unwind};
+        let seg = Segment::options().size(1 << 20).create_in_memory().unwrap();
+        let h = {
+            let mut turn = seg.turn().unwrap();
+            let h = turn.put_message(&value!(["a", 1])).unwrap();
+            turn.take_message().unwrap();
+            h
+        };
+        type Step = fn(&mut crate::ListMut<'_>) -> Result<(), crate::Error>;
+        let steps: [(&str, Step, Step); 4] = [
+            (
+                "push",
+                |l| l.push("x".repeat(91)),
+                |l| l.push("x".repeat(91)),
+            ),
+            ("insert", |l| l.insert(0, "y"), |l| l.insert(0, "y")),
+            ("set", |l| l.set(1, "z"), |l| l.set(1, "z")),
+            (
+                "remove",
+                |l| l.remove(0).map(drop),
+                |l| l.remove(0).map(drop),
+            ),
+        ];
+        let n = if cfg!(miri) { 6 } else { 40 };
+        for (what, op, model_op) in steps {
+            for k in 1..=n {
+                let before = seg.turn().unwrap().get(h).unwrap().to_value().unwrap();
+                let r = catch_unwind(AssertUnwindSafe(|| {
+                    let mut turn = seg.turn().unwrap();
+                    panic_after(k);
+                    let r = op(&mut turn.list_mut(h).unwrap());
+                    panic_after(0);
+                    r
+                }));
+                panic_after(0);
+                let mut turn = seg.turn().unwrap();
+                let seen = turn.get(h).unwrap().to_value().unwrap();
+                // The expected result: the same operation on a copy.
+                let copy = turn.put_message(&before).unwrap();
+                turn.take_message().unwrap();
+                model_op(&mut turn.list_mut(copy).unwrap()).unwrap();
+                let after = turn.get(copy).unwrap().to_value().unwrap();
+                turn.free(copy).unwrap();
+                match r {
+                    Ok(r) => {
+                        r.unwrap();
+                        assert_eq!(seen, after, "{what}, crash point {k} not reached");
+                    }
+                    Err(p) => {
+                        assert!(p.is::<InjectedCrash>());
+                        assert!(
+                            seen == before || seen == after,
+                            "{what} cut at crash point {k}: {seen:?}"
+                        );
+                    }
+                }
+                assert_eq!(turn.validate().unwrap().orphans, 0, "{what} at {k}");
+            }
+        }
+    }
+
     #[test]
     fn rebuild_merges_parked_and_free_blocks_and_lowers_top() {
         let seg = Segment::options().size(1 << 20).create_in_memory().unwrap();
