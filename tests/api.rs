@@ -394,3 +394,50 @@ fn try_turn_and_timeout_in_process() {
     assert_eq!(ta.get(h).unwrap().as_str().unwrap(), "from b");
     ta.free(h).unwrap();
 }
+
+/// Segments are created 0600 (or the mode asked for), exclusively; a
+/// header that claims another size than the object has is refused.
+#[test]
+fn mode_and_a_header_that_lies_about_its_size() {
+    use std::os::unix::fs::PermissionsExt;
+    let _wd = Watchdog::test("mode");
+    let name = unique_name("mode");
+    let seg = Segment::create(&name, 1 << 20).unwrap();
+    let mode = |n: &str| {
+        std::fs::metadata(common::shm_path(n))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    assert_eq!(mode(&name), 0o600);
+    let other = unique_name("mode-640");
+    let _seg2 = Segment::options()
+        .size(1 << 20)
+        .mode(0o640)
+        .create(&other)
+        .unwrap();
+    // (the process umask may only take bits away)
+    assert_eq!(mode(&other) & !0o640, 0);
+    // The header's size word (offset 16) says half of what is mapped.
+    common::poke(&name, 16, &(512u64 << 10).to_le_bytes());
+    let r = Segment::attach(&name);
+    assert!(
+        matches!(&r, Err(Error::Corrupt { what, .. }) if what.contains("header says")),
+        "{r:?}"
+    );
+    // ...and twice as much: the object is truncated.
+    common::poke(&name, 16, &(2u64 << 20).to_le_bytes());
+    let r = Segment::attach(&name);
+    assert!(
+        matches!(
+            r,
+            Err(Error::Truncated {
+                claimed: 2097152,
+                actual: 1048576
+            })
+        ),
+        "{r:?}"
+    );
+    drop(seg);
+}
