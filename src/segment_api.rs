@@ -51,7 +51,7 @@ impl Segment {
     /// Waits (as long as it takes) for this process's turn.
     ///
     /// If the process holding the turn dies, this returns
-    /// [`Error::PeerDied`] within about [`crate::turn::LIVENESS_PERIOD`]
+    /// [`Error::PeerDied`] within about the liveness period
     /// (20 ms) plus a wake-up; call [`Segment::recover`] and wait again (or
     /// set [`SegmentOptions::auto_recover`] and this recovers by itself).
     pub fn turn(&self) -> Result<Turn<'_>, Error> {
