@@ -10,22 +10,9 @@ use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use shmheap::{Error, Segment, Value};
 
-#[derive(Arbitrary, Debug, Clone)]
-enum Item {
-    Int(i16),
-    Str(u8),
-    Ints(Vec<i8>),
-}
-
-impl Item {
-    fn value(&self) -> Value {
-        match self {
-            Item::Int(i) => Value::Int(*i as i64),
-            Item::Str(n) => Value::Str("s".repeat(*n as usize)),
-            Item::Ints(v) => Value::List(v.iter().map(|&i| Value::Int(i as i64)).collect()),
-        }
-    }
-}
+#[path = "item.rs"]
+mod item;
+use item::Item;
 
 #[derive(Arbitrary, Debug)]
 enum Op {
