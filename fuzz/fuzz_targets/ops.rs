@@ -141,7 +141,11 @@ fuzz_target!(|ops: Vec<Op>| {
         }
         if failed_oom {
             let after = turn.stats();
-            assert_eq!((after.used, after.blocks, after.free), (before.used, before.blocks, before.free));
+            assert_eq!(
+                (after.used, after.blocks, after.free),
+                (before.used, before.blocks, before.free),
+                "out of memory in {op:?} changed the space usage"
+            );
         }
         assert_eq!(turn.get(list).unwrap().to_value().unwrap(), Value::List(l_model.clone()));
         let d = turn.get(dict).unwrap().as_dict().unwrap();

@@ -285,7 +285,8 @@ impl Heap {
     pub(crate) fn rollback(&self) -> Result<u64, Error> {
         let j = self.journal();
         let n = j.len.get();
-        if n == 0 {
+        // (A heap building a new object has no operation of its own.)
+        if n == 0 || !self.journaled() {
             return Ok(0);
         }
         let records = self.journal_records()?;

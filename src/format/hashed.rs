@@ -417,6 +417,31 @@ impl HashLayout {
         Ok(moved)
     }
 
+    /// Takes back a [`HashLayout::reserve`] that failed half-way (a new
+    /// index published, then no memory for a chunk): rolls the journal back
+    /// to `before` (the caller committed just before reserving, so the
+    /// journal holds only the reserve's records) and frees what it had
+    /// allocated, so that running out of memory changes nothing, not even
+    /// the space in use.
+    pub(crate) fn undo_reserve(&mut self, heap: &Heap, before: HashLayout) -> Result<(), Error> {
+        if heap.rollback()? == 0 {
+            // Nothing was published (or a new object is being built, whose
+            // caller frees it whole).
+            return Ok(());
+        }
+        let failed = std::mem::replace(self, before);
+        if failed.index != before.index && !failed.index.is_null() {
+            heap.free_now(failed.index)?;
+        }
+        for k in before.chunks.nchunks..failed.chunks.nchunks {
+            heap.free_now(failed.chunks.chunk(heap, k)?)?;
+        }
+        if failed.chunks.table != before.chunks.table && !failed.chunks.table.is_null() {
+            heap.free_now(failed.chunks.table)?;
+        }
+        Ok(())
+    }
+
     /// Builds a new index of `new_cap` slots from the order list, publishes
     /// it, then frees the old one. Entries do not move.
     pub(crate) fn rehash(&mut self, heap: &Heap, new_cap: u64) -> Result<(), Error> {

@@ -163,6 +163,25 @@ impl ListLayout {
         Ok(())
     }
 
+    /// Takes back a [`ListLayout::reserve`] that failed half-way (chunks
+    /// added, then no memory for the next): rolls the journal back to
+    /// `before` (the caller's journal holds only this operation's records)
+    /// and frees the chunks and table it had added, so that running out of
+    /// memory changes nothing, not even the space in use.
+    pub(crate) fn undo_reserve(&mut self, heap: &Heap, before: ListLayout) -> Result<(), Error> {
+        if heap.rollback()? == 0 {
+            return Ok(());
+        }
+        let failed = std::mem::replace(self, before);
+        for k in before.nchunks..failed.nchunks {
+            heap.free_now(failed.chunk(heap, k)?)?;
+        }
+        if failed.table != before.table && !failed.table.is_null() {
+            heap.free_now(failed.table)?;
+        }
+        Ok(())
+    }
+
     fn add_chunk(&mut self, heap: &Heap) -> Result<(), Error> {
         let mut c = self.chunks();
         let (b, len) = (self.b, self.len);

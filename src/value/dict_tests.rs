@@ -528,3 +528,25 @@ fn hash_test_vectors_of_format_md() {
     );
     assert_ne!(h(Value::FrozenSet(vec![])), h(Value::Tuple(vec![])));
 }
+
+/// Out of memory at every amount of free space, stepping through the
+/// thresholds where a new index fits but its first entry chunk does not:
+/// an insertion that fails changes nothing, not even the space in use.
+/// (Found by the `ops` fuzzer: the published index stayed behind as
+/// spare room.)
+#[test]
+fn out_of_memory_at_every_threshold_leaves_the_space_as_it_was() {
+    let seg = seg(64 << 10);
+    let mut turn = seg.turn().unwrap();
+    let d = own(&mut turn, &Value::dict());
+    let ooms = super::oom_tests::at_every_free_size(&mut turn, |turn| {
+        let r = turn.dict_mut(d).unwrap().insert(1, "v").map(drop);
+        if r.is_err() {
+            assert!(turn.dict_mut(d).unwrap().is_empty());
+        }
+        r
+    });
+    assert!(ooms > 1, "the insertion ran out of memory {ooms} times");
+    assert_eq!(turn.dict_mut(d).unwrap().len(), 1);
+    valid(&turn);
+}

@@ -269,8 +269,10 @@ pub(crate) fn put_all(
     }
     let new = found.iter().filter(|f| f.is_none()).count() as u64;
     let room = new * l.insert_journal() + 32 * (keys.len() as u64 - new) + 64 * (16 + 80);
+    heap.commit()?;
+    let before = *l;
     if let Err(e) = heap.journal_room(room).and_then(|()| l.reserve(heap, new)) {
-        heap.commit()?;
+        l.undo_reserve(heap, before)?;
         free_written(&written)?;
         return Err(e);
     }
@@ -352,6 +354,8 @@ pub(crate) fn put(
             } else {
                 Slot::NONE
             };
+            heap.commit()?;
+            let before = *l;
             let e = match heap
                 .journal_room(l.insert_journal())
                 .and_then(|()| l.reserve(heap, 1))
@@ -361,7 +365,7 @@ pub(crate) fn put(
                     _ => l.insert_absent(heap, h, k, v)?,
                 },
                 Err(e) => {
-                    heap.commit()?;
+                    l.undo_reserve(heap, before)?;
                     free_slot(heap, k)?;
                     free_slot(heap, v)?;
                     return Err(e);

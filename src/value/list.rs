@@ -274,6 +274,10 @@ impl<'t> ListMut<'t> {
         // Journal: the header, and the committed slots that get overwritten
         // (those below both lengths), before any change.
         let moved = len.min(new_len).saturating_sub(start);
+        // The journal holds only this operation's records from here (see
+        // `undo_reserve`).
+        self.heap.commit()?;
+        let before = l;
         if let Err(e) = self
             .heap
             // One record per chunk run: room for all at once, so that a big
@@ -289,7 +293,7 @@ impl<'t> ListMut<'t> {
         if new_len > len
             && let Err(e) = l.reserve(&self.heap, new_len - len)
         {
-            self.heap.commit()?;
+            l.undo_reserve(&self.heap, before)?;
             self.free_all(&new)?;
             return Err(e);
         }

@@ -321,3 +321,5 @@ mod tests {
 mod dict_tests;
 #[cfg(test)]
 mod list_tests;
+#[cfg(test)]
+mod oom_tests;
