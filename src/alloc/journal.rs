@@ -251,6 +251,11 @@ impl Heap {
     fn reserve_journal(&self, rec: u64) -> Result<Offset, Error> {
         let j = self.journal();
         let (len, cap) = (j.len.get(), j.cap.get());
+        if len == 0 {
+            // The operation's first record: blocks allocated from here on
+            // are born in it (see `rollback`).
+            j.born.set(self.st().next_gen.get());
+        }
         if j.block.get() == 0 || len + rec > cap {
             self.grow_journal(len + rec)?;
         }
@@ -280,9 +285,13 @@ impl Heap {
     }
 
     /// Writes back every byte the interrupted operation saved, newest record
-    /// first, and empties the journal (its deferred frees are dropped: those
-    /// blocks are reachable again). Returns the number of records undone.
-    pub(crate) fn rollback(&self) -> Result<u64, Error> {
+    /// first, and empties the journal. Its deferred frees are dropped (those
+    /// blocks are reachable again), except, with `free_born`, the frees of
+    /// blocks born in the operation (a table replaced twice), which are
+    /// unreachable after the rollback and are freed now. (Recovery passes
+    /// `false`: its reclaiming pass frees them, and stays idempotent.)
+    /// Returns the number of records undone.
+    pub(crate) fn rollback(&self, free_born: bool) -> Result<u64, Error> {
         let j = self.journal();
         let n = j.len.get();
         // (A heap building a new object has no operation of its own.)
@@ -303,6 +312,19 @@ impl Heap {
         }
         j.len.set(0);
         j.frees.set(0);
+        if free_born {
+            let born = j.born.get();
+            for &(_, off, len) in &records {
+                let b = Offset::new(off);
+                if len == FREE_BIT
+                    && let Ok((_, _, kind)) = self.live(b)
+                    && kind != super::K_FAST
+                    && self.handle(b)?.generation >= born
+                {
+                    self.free_now(b)?;
+                }
+            }
+        }
         Ok(undone)
     }
 

@@ -424,7 +424,7 @@ impl HashLayout {
     /// allocated, so that running out of memory changes nothing, not even
     /// the space in use.
     pub(crate) fn undo_reserve(&mut self, heap: &Heap, before: HashLayout) -> Result<(), Error> {
-        if heap.rollback()? == 0 {
+        if heap.rollback(true)? == 0 {
             // Nothing was published (or a new object is being built, whose
             // caller frees it whole).
             return Ok(());

@@ -169,7 +169,7 @@ impl ListLayout {
     /// and frees the chunks and table it had added, so that running out of
     /// memory changes nothing, not even the space in use.
     pub(crate) fn undo_reserve(&mut self, heap: &Heap, before: ListLayout) -> Result<(), Error> {
-        if heap.rollback()? == 0 {
+        if heap.rollback(true)? == 0 {
             return Ok(());
         }
         let failed = std::mem::replace(self, before);

@@ -32,7 +32,7 @@ pub struct Recovery {
 /// Idempotent: a death half-way through leaves work the next run redoes.
 pub(crate) fn recover_data(heap: &Heap, queue: &QueueState) -> Result<Recovery, Error> {
     // (The journal's block stays, empty, for the next operation.)
-    let records_undone = heap.rollback()?;
+    let records_undone = heap.rollback(false)?;
     flag_queued(heap, queue)?;
     // Normalise the allocator (bins, footers, counters) keeping every
     // allocated block, so that the validator can walk it...

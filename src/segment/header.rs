@@ -134,6 +134,9 @@ pub(crate) struct JournalState {
     pub(crate) len: AtomicU64,
     /// Deferred frees among the records (0: a commit only empties).
     pub(crate) frees: AtomicU64,
+    /// `alloc.next_gen` when the operation wrote its first record: blocks
+    /// of this generation or later were born in the operation.
+    pub(crate) born: AtomicU64,
 }
 
 /// The segment header, at offset 0.
@@ -405,7 +408,7 @@ mod tests {
                 offset_of!(Header, journal),
                 20608,
                 size_of::<JournalState>(),
-                32,
+                40,
             ),
             (
                 "journal.block",
@@ -423,6 +426,13 @@ mod tests {
                 8,
                 8,
             ),
+            (
+                "journal.born",
+                offset_of!(Header, journal.born),
+                20640,
+                8,
+                8,
+            ),
         ];
         for &(name, off, want_off, size, want_size) in fields {
             assert_eq!(off, want_off, "offset of {name}");
@@ -432,7 +442,7 @@ mod tests {
         assert_eq!(size_of::<Line<AtomicU32>>(), 128);
         assert_eq!(size_of::<Line<AtomicU64>>(), 128);
         assert_eq!(std::mem::align_of::<Header>(), 128);
-        // 20640 bytes of fields, padded to the 128-byte alignment.
+        // 20648 bytes of fields, padded to the 128-byte alignment.
         assert_eq!(size_of::<Header>(), 20736);
         assert_eq!(HEAP_START, 24576);
         assert_eq!(MAGIC, *b"SHMHEAP\0");
