@@ -810,7 +810,9 @@ impl Heap {
             let b = Offset::new(o);
             let (size, flags) = self.header(b)?;
             let w1 = m.u64(b.add(8))?;
-            let allocated = flags & ALLOC != 0 && w1 != K_FAST as u64;
+            // Generation 0 marks a header being freed (`release` clears it
+            // first): a death there leaves a block that is no longer live.
+            let allocated = flags & ALLOC != 0 && w1 != K_FAST as u64 && w1 >> 8 != 0;
             if allocated && keep(b) {
                 // The block before is kept (or none), unless a free run
                 // ends here.
