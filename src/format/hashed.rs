@@ -641,16 +641,10 @@ impl HashLayout {
     pub(crate) fn release(&mut self, heap: &Heap) -> Result<(), Error> {
         let old = *self;
         *self = HashLayout {
-            len: 0,
-            used: 0,
-            index: Offset::NULL,
-            cap: 0,
-            tombs: 0,
-            chunks: Chunks::default(),
-            free: 0,
-            head: 0,
-            tail: 0,
-            ..old
+            b: old.b,
+            kind: old.kind,
+            stride: old.stride,
+            ..HashLayout::empty()
         };
         self.store(heap)?;
         old.free_storage(heap)
