@@ -55,6 +55,7 @@ def test_resize_while_exported_raises_buffer_error(seg):
         mv.release()
         ba.append(ord("d"))  # released: resizing works again
         assert ba == b"Abcd"
+        assert t.take_message() == b"Abcd"  # a queued message is the queue's until taken
         t.free(ba)
 
 

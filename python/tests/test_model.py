@@ -257,6 +257,15 @@ SET_OPS = {
 }
 
 OPS = {"list": LIST_OPS, "dict": DICT_OPS, "set": SET_OPS}
+# Intersections: which of two equal elements of different types (1, 1.0, True)
+# is kept is CPython's implementation detail (it iterates over the smaller
+# operand), so results and the state after them are compared with == only,
+# and the model takes the shared object's elements.
+RELAXED = {
+    "list": set(),
+    "dict": {"keys_and", "items_and"},
+    "set": {"and", "rand", "iand", "intersection", "intersection_update"},
+}
 # Operations whose result is not determined by the model: checked specially.
 FREE_CHOICE = {("dict", "popitem"), ("set", "pop")}
 
@@ -541,6 +550,7 @@ def model_child(seg_name: str, kind: str, conn) -> None:
 
 
 def check_result(kind, op, local_res, shared_res, history):
+    same = (lambda a, b: a == b) if op[0] in RELAXED[kind] else strict_eq
     def fail(why):
         tail = "\n  ".join(repr(h) for h in history[-12:])
         pytest.fail(f"{kind} op {op!r}: {why}\n  local:  {local_res!r}\n  shared: {shared_res!r}"
@@ -558,7 +568,7 @@ def check_result(kind, op, local_res, shared_res, history):
         fail("different kind of result")
     if local_res[0] == "self":
         return
-    if not strict_eq(local_res[1], shared_res[1]):
+    if not same(local_res[1], shared_res[1]):
         fail("different result")
 
 
@@ -577,6 +587,18 @@ def free_choice(kind, op, local, shared_res, history):
         v = shared_res[1]
         assert v in local, (op, shared_res, local)
         local.discard(v)
+
+
+def unalias(x):
+    """A copy in which no list, dict or set appears twice: the segment copies
+    values in (``lst *= 2`` makes two lists), a local list aliases them."""
+    if isinstance(x, list):
+        return [unalias(v) for v in x]
+    if isinstance(x, dict):
+        return {k: unalias(v) for k, v in x.items()}
+    if isinstance(x, set):
+        return set(x)
+    return x
 
 
 def run_model(kind: str, seed: int, seg, procs) -> None:
@@ -605,9 +627,12 @@ def run_model(kind: str, seed: int, seg, procs) -> None:
             else:
                 local_res = apply(kind, local, op)
                 check_result(kind, op, local_res, shared_res, history)
+            local = unalias(local)
             with seg.turn(timeout=30) as t:
                 obj = t.root["model"][kind]
                 copy = deep_local(obj)
+                if op[0] in RELAXED[kind] and copy == local:
+                    local = copy
                 if not strict_eq(copy, local) or len(obj) != len(local) or not obj == local:  # noqa: SIM201
                     tail = "\n  ".join(repr(h) for h in history[-12:])
                     pytest.fail(f"after step {step} {op!r}:\n  local:  {local!r}\n  shared: "
@@ -649,4 +674,4 @@ def test_dict_keeps_insertion_order(seg):
         assert list(d.items()) == list(local.items())
         assert list(reversed(d)) == list(reversed(local))
         assert list(shmheap.to_python(d)) == list(local)
-        t.free(d)
+        t.free(t.take_message())
