@@ -513,11 +513,7 @@ impl<'t> ListMut<'t> {
     fn sort_impl(&mut self, reverse: bool) -> Result<(), Error> {
         let l = self.layout()?;
         let n = l.len as usize;
-        let m = self.heap.mem;
-        let mut slots = Vec::with_capacity(n);
-        for i in 0..n {
-            slots.push(Slot::read(&m, l.slot(&self.heap, i as u64)?)?);
-        }
+        let slots = self.all_slots(&l)?;
         let order = {
             let items: Vec<ValueRef<'_>> = slots
                 .iter()
@@ -534,6 +530,50 @@ impl<'t> ListMut<'t> {
             };
             merge_sort(n, less)?
         };
+        self.write_order(&l, &slots, &order)
+    }
+
+    /// Reorders the items: item `i` becomes the old item `order[i]`.
+    /// `order` must be a permutation of `0..len` (else
+    /// [`Error::IndexOutOfRange`] names the first index that is out of
+    /// range or repeated, and the list is unchanged). Items move as slots,
+    /// so nested containers keep their handles. This is what a sort by keys
+    /// computed outside the segment needs (Python's `sort(key=...)`).
+    pub fn permute(&mut self, order: &[usize]) -> Result<(), Error> {
+        let l = self.layout()?;
+        let n = l.len as usize;
+        if order.len() != n {
+            return Err(Error::IndexOutOfRange {
+                index: order.len(),
+                len: n,
+            });
+        }
+        let mut seen = vec![false; n];
+        for &j in order {
+            if j >= n || std::mem::replace(&mut seen[j], true) {
+                return Err(Error::IndexOutOfRange { index: j, len: n });
+            }
+        }
+        let slots = self.all_slots(&l)?;
+        self.write_order(&l, &slots, order)
+    }
+
+    /// Every item's slot, in order.
+    fn all_slots(&self, l: &ListLayout) -> Result<Vec<Slot>, Error> {
+        let m = self.heap.mem;
+        (0..l.len)
+            .map(|i| Slot::read(&m, l.slot(&self.heap, i)?))
+            .collect()
+    }
+
+    /// Writes `slots[order[i]]` to item `i` for every `i`, journaled.
+    fn write_order(
+        &mut self,
+        l: &ListLayout,
+        slots: &[Slot],
+        order: &[usize],
+    ) -> Result<(), Error> {
+        let m = self.heap.mem;
         l.save_slots(&self.heap, 0, l.len)?;
         for (i, &j) in order.iter().enumerate() {
             slots[j].write(&m, l.slot(&self.heap, i as u64)?)?;

@@ -153,6 +153,38 @@ fn sort_like_python() {
 }
 
 #[test]
+fn permute_moves_items_and_keeps_nested_handles() {
+    let s = seg(1 << 20);
+    let mut turn = s.turn().unwrap();
+    let h = turn
+        .put_message(&Value::List(vec![
+            Value::Int(10),
+            Value::List(vec![Value::Int(1)]),
+            Value::from("s"),
+        ]))
+        .unwrap();
+    let mut l = turn.list_mut(h).unwrap();
+    let inner = l.item_handle(1).unwrap().unwrap();
+    // Not permutations: wrong length, out of range, repeated.
+    for bad in [&[0, 1][..], &[0, 1, 3], &[0, 1, 1]] {
+        assert!(matches!(l.permute(bad), Err(Error::IndexOutOfRange { .. })));
+    }
+    l.permute(&[2, 0, 1]).unwrap();
+    assert_eq!(
+        l.to_value().unwrap(),
+        Value::List(vec![
+            Value::from("s"),
+            Value::Int(10),
+            Value::List(vec![Value::Int(1)]),
+        ])
+    );
+    assert_eq!(l.item_handle(2).unwrap(), Some(inner));
+    drop(l);
+    turn.list_mut(inner).unwrap().push(2).unwrap();
+    assert_eq!(turn.validate().unwrap().orphans, 0);
+}
+
+#[test]
 fn scalars_in_place_and_retagging() {
     let s = seg(1 << 20);
     let mut turn = s.turn().unwrap();

@@ -15,7 +15,9 @@ pub use list::ListMut;
 pub use set::{Members, SetIter, SetMut, SetRef};
 pub use view::{ListIter, ListRef, TupleRef, TypedRef, ValueRef};
 
-pub(crate) use eq::{MAX_DEPTH, hash_value, py_eq};
+#[cfg(feature = "serde")]
+pub(crate) use eq::MAX_DEPTH;
+pub(crate) use eq::{hash_value, py_eq};
 pub(crate) use write::{copy_slot, free_slot, into_slot, write_slot};
 
 /// An owned, dynamically typed value: what goes into a segment and what
