@@ -316,6 +316,8 @@ fn sample_image_attaches_and_survives_use() {
     let img = crate::__fuzz::sample_image();
     let r = crate::__fuzz::attach_image(&img).unwrap();
     assert_eq!(r.messages, 3);
+    // The three messages and the root namespace.
+    assert_eq!(r.roots, 4);
     assert_eq!(r.orphans, 0);
     // The used part of the image lies below 0x8000 (what the patch fuzzer
     // targets).
