@@ -242,7 +242,7 @@ fn an_insert_into_the_root_cut_at_each_crash_point() {
         .unwrap()
         .update([("fixed", 0), ("other", 1)])
         .unwrap();
-    let n = if cfg!(miri) { 6 } else { 40 };
+    let n = if cfg!(miri) { 3 } else { 40 };
     for (what, op) in ops {
         for k in 1..=n {
             let before = root_value(&seg.turn().unwrap()).unwrap();
