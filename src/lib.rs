@@ -102,7 +102,7 @@ pub mod __fuzz {
 
     /// Opens `bytes` as a segment image, validates it, and if it is valid
     /// uses it: reads every message, takes them, mutates lists, frees them,
-    /// and validates again. Any panic is a bug.
+    /// mutates the root namespace, and validates again. Any panic is a bug.
     pub fn attach_image(bytes: &[u8]) -> Result<Report, Error> {
         // Recovery (journal rollback, allocator rebuild, reclaiming) on a
         // hostile image must not panic either; a recovered image must be
@@ -169,6 +169,28 @@ pub mod __fuzz {
         for h in taken {
             turn.free(h)?;
         }
+        // The root namespace, if there is one: readable, and usable like
+        // any dict, but neither freed nor queued.
+        if let Some(root) = turn.root_ref()? {
+            let v = crate::ValueRef::Dict(root).to_value();
+            let had = root.contains_key(&Value::from("fuzz"))?;
+            let h = root.handle();
+            let mut d = turn.root()?;
+            d.insert("fuzz", 1)?;
+            *d.int_mut(&Value::from("fuzz"))? += 1;
+            d.iter()?.try_for_each(|kv| kv.map(drop))?;
+            d.remove(&Value::from("fuzz"))?;
+            if let Ok(v) = v
+                && !had
+            {
+                // Debug, not ==: NaN keys must compare equal to themselves.
+                assert_eq!(format!("{:?}", d.to_value()?), format!("{v:?}"));
+            }
+            if let Some(h) = h {
+                assert!(matches!(turn.free(h), Err(Error::NotOwned { .. })));
+                assert!(matches!(turn.put_handle(h), Err(Error::NotOwned { .. })));
+            }
+        }
         turn.validate()
             .expect("a validated segment stays valid after use");
         Ok(report)
@@ -198,6 +220,14 @@ pub mod __fuzz {
             l.push(i).expect("push");
         }
         turn.put_handle(h).expect("requeue");
+        // The root namespace, so that fuzzing exercises its word, its
+        // checks and its entries (small: the used part must stay below
+        // 0x8000, where the patch fuzzer writes).
+        let mut root = turn.root().expect("root");
+        root.insert("model", value!([1, 2.5, "w"])).expect("insert");
+        root.insert(3, value!({"nested": (1, b"b")}))
+            .expect("insert");
+        root.insert("name", "seed").expect("insert");
         seg.image(&turn)
     }
 }

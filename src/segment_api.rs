@@ -5,7 +5,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::format::recover::{Recovery, recover_data};
-use crate::segment::{Segment, SegmentOptions};
+use crate::segment::{Segment, SegmentOptions, Word};
 use crate::{Error, Turn};
 
 impl Segment {
@@ -115,7 +115,7 @@ impl Turn<'_> {
     /// Rolls back an interrupted operation and reclaims unreachable blocks
     /// (see [`Segment::recover`]).
     pub(crate) fn recover_data(&self) -> Result<Recovery, Error> {
-        recover_data(&self.heap(), self.queue_state())
+        recover_data(&self.heap(), self.queue_state(), self.root_word().get())
     }
 }
 

@@ -70,7 +70,7 @@ const T_TUPLE: u8 = 7;
 fn check_layout(name: &str, turn: &Turn<'_>) {
     let st = turn.stats();
     assert_eq!(peek(name, 0, 8), b"SHMHEAP\0", "magic");
-    assert_eq!(peek(name, OFF_VERSION, 4), 2u32.to_le_bytes(), "version");
+    assert_eq!(peek(name, OFF_VERSION, 4), 3u32.to_le_bytes(), "version");
     // The raw counters also count the undo journal's block (1 KiB payload
     // after a first operation), which `stats()` leaves out.
     assert_eq!(
@@ -1463,14 +1463,15 @@ fn truncated_copy_gives_truncated() {
 fn changed_version_gives_unsupported_version() {
     let _wd = Watchdog::test("version");
     let f = fixture("version");
-    poke(&f.name, OFF_VERSION, &3u32.to_le_bytes());
+    // Version 2, the one before the root namespace.
+    poke(&f.name, OFF_VERSION, &2u32.to_le_bytes());
     let r = Segment::attach(&f.name);
     assert!(
         matches!(
             r,
             Err(Error::UnsupportedVersion {
-                found: 3,
-                expected: 2
+                found: 2,
+                expected: 3
             })
         ),
         "{r:?}"

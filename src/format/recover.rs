@@ -30,18 +30,19 @@ pub struct Recovery {
 /// Rolls back the journal, rebuilds the allocator from the block headers,
 /// frees every allocated block no root reaches, and validates the result.
 /// Idempotent: a death half-way through leaves work the next run redoes.
-pub(crate) fn recover_data(heap: &Heap, queue: &QueueState) -> Result<Recovery, Error> {
+pub(crate) fn recover_data(heap: &Heap, queue: &QueueState, root: u64) -> Result<Recovery, Error> {
     // (The journal's block stays, empty, for the next operation.)
     let records_undone = heap.rollback(false)?;
     flag_queued(heap, queue)?;
+    flag_root(heap, root)?;
     // Normalise the allocator (bins, footers, counters) keeping every
     // allocated block, so that the validator can walk it...
     heap.rebuild(|_| true)?;
     // ...find what the roots reach...
-    let (_, reached) = validate_marking(heap, queue)?;
+    let (_, reached) = validate_marking(heap, queue, root)?;
     // ...and give back everything else.
     let rebuilt = heap.rebuild(|b| reached.get(b))?;
-    let report = validate(heap, queue)?;
+    let report = validate(heap, queue, root)?;
     Ok(Recovery {
         dead_pid: 0,
         records_undone,
@@ -77,6 +78,24 @@ fn flag_queued(heap: &Heap, q: &QueueState) -> Result<(), Error> {
         }
         Ok(())
     })
+}
+
+/// The header's root word is the truth about the root namespace: its
+/// creation publishes the word before it flags the dict `ROOT`, so a death
+/// in between leaves a named dict without the flag, which gets it here. A
+/// word naming anything but a live dict is left for the validation to
+/// refuse.
+fn flag_root(heap: &Heap, root: u64) -> Result<(), Error> {
+    if root == 0 {
+        return Ok(());
+    }
+    let b = Offset::new(root);
+    if let Ok((_, flags, super::T_DICT)) = heap.live(b)
+        && flags & QUEUED == 0
+    {
+        heap.set_flags(b, ROOT, 0)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -26,7 +26,8 @@ pub struct Report {
     pub heap_bytes: u64,
     /// Allocated blocks.
     pub blocks: u64,
-    /// Root objects (messages in the queue and taken ones not yet freed).
+    /// Root objects (messages in the queue, taken ones not yet freed, and
+    /// the root namespace once it exists).
     pub roots: u64,
     /// Messages in the queue.
     pub messages: u64,
@@ -230,16 +231,18 @@ pub(crate) fn queue_entries(
     Ok(())
 }
 
-/// Validates the whole heap and the queue.
-pub(crate) fn validate(heap: &Heap, queue: &QueueState) -> Result<Report, Error> {
-    validate_marking(heap, queue).map(|(r, _)| r)
+/// Validates the whole heap, the queue and the root namespace (`root`: the
+/// header's root word).
+pub(crate) fn validate(heap: &Heap, queue: &QueueState, root: u64) -> Result<Report, Error> {
+    validate_marking(heap, queue, root).map(|(r, _)| r)
 }
 
 /// The blocks a validation found reachable.
 pub(crate) struct Reached(Bits);
 
 impl Reached {
-    /// Whether block `b` is reachable from a root, the queue or the journal.
+    /// Whether block `b` is reachable from a root (the root namespace
+    /// among them), the queue or the journal.
     pub(crate) fn get(&self, b: Offset) -> bool {
         b.get() >= HEAP_START && self.0.get(b)
     }
@@ -249,6 +252,7 @@ impl Reached {
 pub(crate) fn validate_marking(
     heap: &Heap,
     queue: &QueueState,
+    root: u64,
 ) -> Result<(Report, Reached), Error> {
     let top = heap.top();
     if top < HEAP_START || top > heap.mem.len() {
@@ -273,6 +277,7 @@ pub(crate) fn validate_marking(
         }
         Ok(())
     })?;
+    check_root(heap, &allocated, root)?;
     let mut w = Walk {
         heap,
         allocated,
@@ -346,6 +351,8 @@ pub(crate) fn validate_marking(
             format!("{queued} blocks marked queued but the queue holds {len}"),
         ));
     }
+    // Every root, the root namespace among them (it carries `ROOT`; the
+    // check above made sure), is walked the same way.
     for &r in &roots {
         let (cap, kind) = w.claim(r, None)?;
         w.object(r, cap, kind)?;
@@ -365,4 +372,36 @@ pub(crate) fn validate_marking(
         orphans: blocks - w.reachable,
     };
     Ok((report, Reached(w.visited)))
+}
+
+/// Checks the header's root word: 0 (no root namespace yet), or an
+/// allocated dict block flagged `ROOT` and not `QUEUED` (so it is walked
+/// with the other roots, and the queue cannot name it: a queue entry's
+/// object must be `QUEUED`).
+fn check_root(heap: &Heap, allocated: &Bits, root: u64) -> Result<(), Error> {
+    if root == 0 {
+        return Ok(());
+    }
+    let at = std::mem::offset_of!(crate::segment::Header, root) as u64;
+    let b = Offset::new(root);
+    if root < HEAP_START || !root.is_multiple_of(16) || root >= heap.top() || !allocated.get(b) {
+        return Err(Error::corrupt(
+            at,
+            "root namespace is not an allocated block",
+        ));
+    }
+    let (_, flags, kind) = heap.live(b)?;
+    if kind != T_DICT {
+        return Err(Error::corrupt(
+            at,
+            format!("root namespace is a {} block, not a dict", type_name(kind)),
+        ));
+    }
+    if flags & ROOT == 0 {
+        return Err(Error::corrupt(at, "root namespace is not flagged ROOT"));
+    }
+    if flags & QUEUED != 0 {
+        return Err(Error::corrupt(at, "root namespace is in the message queue"));
+    }
+    Ok(())
 }

@@ -82,6 +82,19 @@ impl Region {
         }
     }
 
+    /// Writes the mapping's dirty pages back to the file it maps and waits
+    /// for the writes to complete (`msync(MS_SYNC)` over the whole mapping).
+    /// A heap region has nothing to write back.
+    pub(crate) fn flush(&self) -> Result<(), Error> {
+        match self {
+            Region::Mapped(m) => m.flush().map_err(|e| Error::Io {
+                op: "msync",
+                source: e,
+            }),
+            Region::Heap { .. } => Ok(()),
+        }
+    }
+
     /// Length in bytes.
     pub(crate) fn len(&self) -> usize {
         match self {

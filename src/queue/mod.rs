@@ -17,6 +17,17 @@ use crate::segment::{Handle, Offset, Word};
 use crate::turn::Turn;
 use crate::value::{BytesMut, DictMut, ListMut, SetMut, Value, ValueRef, write_slot};
 
+mod root;
+
+/// The refusal of an operation that only a taken message's owner may do
+/// (free it, enqueue it) on the root namespace, which the header owns.
+fn owned_by_the_header(h: Handle) -> Error {
+    Error::NotOwned {
+        offset: h.offset.get(),
+        owner: "the root namespace",
+    }
+}
+
 /// The queue's counters, read from the header. `head` and `tail` count
 /// every message ever taken and put (wrapping); the live entries are the
 /// counters `head..tail`, entry `c` at ring index `c % cap`.
@@ -104,9 +115,13 @@ impl<'seg> Turn<'seg> {
         Ok(h)
     }
 
-    /// Appends an existing root object (a message taken earlier) to the queue.
+    /// Appends an existing root object (a message taken earlier) to the
+    /// queue. The root namespace ([`Turn::root`]) is refused.
     pub fn put_handle(&mut self, h: Handle) -> Result<(), Error> {
         let (_, flags, _) = self.heap().check_handle(h)?;
+        if self.is_root(h) {
+            return Err(owned_by_the_header(h));
+        }
         if flags & ROOT == 0 {
             return Err(Error::NotOwned {
                 offset: h.offset.get(),
@@ -293,10 +308,14 @@ impl<'seg> Turn<'seg> {
     }
 
     /// Frees a root object (a taken message) and everything it owns. A
-    /// handle still in the queue, or owned by a container, is refused.
+    /// handle still in the queue, owned by a container, or the root
+    /// namespace ([`Turn::root`]) is refused.
     pub fn free(&mut self, h: Handle) -> Result<(), Error> {
         let heap = self.heap();
         let (_, flags, kind) = heap.check_handle(h)?;
+        if self.is_root(h) {
+            return Err(owned_by_the_header(h));
+        }
         if flags & QUEUED != 0 {
             return Err(Error::NotOwned {
                 offset: h.offset.get(),
@@ -328,7 +347,7 @@ impl<'seg> Turn<'seg> {
         // An operation that returned an error left its structure consistent
         // and perhaps its journal unflushed: end it first.
         self.heap().commit()?;
-        validate(&self.heap(), self.queue_state())
+        validate(&self.heap(), self.queue_state(), self.root_word().get())
     }
 }
 

@@ -316,6 +316,8 @@ fn sample_image_attaches_and_survives_use() {
     let img = crate::__fuzz::sample_image();
     let r = crate::__fuzz::attach_image(&img).unwrap();
     assert_eq!(r.messages, 3);
+    // The three messages and the root namespace.
+    assert_eq!(r.roots, 4);
     assert_eq!(r.orphans, 0);
     // The used part of the image lies below 0x8000 (what the patch fuzzer
     // targets).
@@ -349,15 +351,20 @@ fn sample_image_attaches_and_survives_use() {
     wild[at + 16..at + 24].copy_from_slice(&25_314_537_242_624u64.to_le_bytes());
     let e = crate::__fuzz::attach_image(&wild).unwrap_err();
     assert!(e.to_string().contains("journal"), "{e}");
-    let mut v2 = img.clone();
-    v2[8] = 1;
-    assert!(matches!(
-        crate::__fuzz::attach_image(&v2),
-        Err(Error::UnsupportedVersion {
-            found: 1,
-            expected: 2
-        })
-    ));
+    // Every other version is refused: version 1 (no journal), version 2
+    // (no root namespace word: its bytes were padding), anything newer.
+    for version in [1u32, 2, 4, u32::MAX] {
+        let mut other = img.clone();
+        other[8..12].copy_from_slice(&version.to_le_bytes());
+        let r = crate::__fuzz::attach_image(&other);
+        assert!(
+            matches!(
+                r,
+                Err(Error::UnsupportedVersion { found, expected: 3 }) if found == version
+            ),
+            "version {version}: {r:?}"
+        );
+    }
 }
 
 #[test]

@@ -10,7 +10,7 @@ use bytecheck::CheckBytes;
 /// `b"SHMHEAP\0"`.
 pub(crate) const MAGIC: [u8; 8] = *b"SHMHEAP\0";
 /// The format version this build reads and writes.
-pub(crate) const VERSION: u32 = 2;
+pub(crate) const VERSION: u32 = 3;
 /// Capacity of the process table (and of the waiter ring).
 pub(crate) const MAX_PROCS: usize = 256;
 /// Number of small-block bins: exact sizes 32, 48, ... 1024 use bins 0 to
@@ -167,6 +167,9 @@ pub(crate) struct Header {
     pub(crate) alloc: AllocState,
     /// The message queue.
     pub(crate) queue: QueueState,
+    /// Block offset of the root namespace (a `ROOT`-flagged dict the header
+    /// owns), or 0 while no process has asked for it (see `queue::root`).
+    pub(crate) root: AtomicU64,
     /// The attachments (free records have pid 0).
     pub(crate) procs: [ProcRecord; MAX_PROCS],
     /// The undo journal.
@@ -376,6 +379,13 @@ mod tests {
             ("queue.head", offset_of!(Header, queue.head), 4192, 8, 8),
             ("queue.tail", offset_of!(Header, queue.tail), 4200, 8, 8),
             (
+                "root",
+                offset_of!(Header, root),
+                4208,
+                size_of::<AtomicU64>(),
+                8,
+            ),
+            (
                 "procs",
                 offset_of!(Header, procs),
                 4224,
@@ -446,7 +456,7 @@ mod tests {
         assert_eq!(size_of::<Header>(), 20736);
         assert_eq!(HEAP_START, 24576);
         assert_eq!(MAGIC, *b"SHMHEAP\0");
-        assert_eq!(VERSION, 2);
+        assert_eq!(VERSION, 3);
         assert_eq!((MAX_PROCS, NSMALL, NLARGE), (256, 64, 64));
         assert_eq!((MIN_SIZE, MAX_SIZE), (64 << 10, 1 << 40));
     }

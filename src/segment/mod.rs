@@ -535,6 +535,29 @@ impl Segment {
         self.mem.len()
     }
 
+    /// Makes a file-backed segment durable: when this returns `Ok`, every
+    /// byte of the mapping as it was at the call is written to the file's
+    /// storage (`msync` with `MS_SYNC` over the whole segment), so it
+    /// survives a crash of the operating system or a power loss, not only
+    /// the end of the processes (which the kernel's page cache already
+    /// survives).
+    ///
+    /// For a consistent file, call it while this process holds a turn
+    /// (`turn.segment().flush()`): then no operation is half-done in the
+    /// bytes it writes. It is not atomic: a power loss during the flush can
+    /// leave the file with some pages written and others as before.
+    ///
+    /// A shared-memory segment (`/dev/shm`, [`Segment::create`]) and an
+    /// in-memory one have no file to make durable: this returns `Ok(())`
+    /// and does nothing. An I/O failure of the write-back is
+    /// [`Error::Io`].
+    pub fn flush(&self) -> Result<(), Error> {
+        match self.backing {
+            Backing::File { .. } => self.region.flush(),
+            Backing::Shm { .. } | Backing::Memory => Ok(()),
+        }
+    }
+
     /// Pids of the processes attached now.
     pub fn processes(&self) -> Vec<u32> {
         self.header()

@@ -400,6 +400,13 @@ impl<'seg> Turn<'seg> {
     pub(crate) fn queue_state(&self) -> &'seg QueueState {
         &self.seg.header().queue
     }
+
+    /// The header's root-namespace word (see `queue::root`). Only a turn
+    /// holder may change it.
+    #[inline]
+    pub(crate) fn root_word(&self) -> &'seg std::sync::atomic::AtomicU64 {
+        &self.seg.header().root
+    }
 }
 
 #[cfg(test)]
