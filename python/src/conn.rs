@@ -1,0 +1,398 @@
+//! One attachment to a segment, as Python sees it: the core `Segment`, the
+//! turn this process holds (if any) and which thread holds it.
+//!
+//! Every shared object keeps an `Arc<Conn>` and its handle; each access
+//! goes through [`Conn::with`], which hands out the turn only to the thread
+//! that holds it and raises `NotInTurn` otherwise. The state lock is held
+//! only while attached to the interpreter and never while waiting, so it is
+//! never contended except by re-entrancy (which then also means "not your
+//! turn") and no thread holds it at a `fork`.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
+use std::time::{Duration, Instant};
+
+use pyo3::prelude::*;
+use shmheap::{Error, Segment, SegmentOptions, Turn};
+
+use crate::errors::{Core, exc, not_in_turn, to_py};
+
+self_cell::self_cell!(
+    /// A turn together with the segment it borrows.
+    struct HeldTurn {
+        owner: Arc<Segment>,
+        #[covariant]
+        dependent: Turn,
+    }
+);
+
+/// A held turn that may move between threads inside the `Conn` mutex.
+struct SendTurn(HeldTurn);
+
+// SAFETY: a `Turn` is `!Send` only because it holds the guard of the core
+// segment's process-local `std::sync::Mutex`. The binding uses the turn
+// only from the thread that took it (`Conn::with` checks the owner on every
+// access, and `release` refuses other threads), so it is dropped on another
+// thread only when Python destroys the last reference to a segment whose
+// turn is still held from a thread that is gone; on Linux (the only
+// platform shmheap supports) std's mutex is a futex word with no owning
+// thread, for which unlocking from another thread is sound.
+unsafe impl Send for SendTurn {}
+
+/// How to attach again (in a forked child, or when unpickled elsewhere).
+#[derive(Clone, Debug)]
+pub(crate) enum Where {
+    Shm(String),
+    File(PathBuf),
+}
+
+/// Options that a re-attach keeps.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Reopen {
+    pub(crate) validate: bool,
+    pub(crate) auto_recover: bool,
+}
+
+impl Where {
+    pub(crate) fn attach(&self, r: Reopen) -> Result<Segment, Error> {
+        let o = SegmentOptions::default()
+            .validate_on_attach(r.validate)
+            .auto_recover(r.auto_recover);
+        match self {
+            Where::Shm(name) => o.attach(name),
+            Where::File(path) => o.attach_file(path),
+        }
+    }
+}
+
+/// Lets one thread of this process at a time hold or wait for the core
+/// turn (the core serialises a process's threads with a mutex that cannot
+/// time out; this gate can, and is checked for signals while waiting).
+#[derive(Default)]
+struct Gate {
+    busy: Mutex<bool>,
+    freed: Condvar,
+}
+
+pub(crate) struct State {
+    seg: Option<Arc<Segment>>,
+    turn: Option<SendTurn>,
+    /// The thread holding the turn (`thread_mark`), 0 if none.
+    owner: usize,
+    gate: Arc<Gate>,
+    /// Counts turns taken, so a `Turn` object of an ended turn is refused.
+    pub(crate) turn_id: u64,
+    /// The process that attached (0 after a fork: attach again on use).
+    pid: u32,
+    pub(crate) place: Option<Where>,
+    pub(crate) reopen: Reopen,
+    /// Taken tuple messages that hold live containers: freed by `t.free`.
+    pub(crate) taken: Vec<(Py<PyAny>, shmheap::Handle)>,
+}
+
+pub(crate) struct Conn {
+    state: Mutex<State>,
+    /// Buffer exports of shared bytearrays: ((offset, generation), count).
+    /// Its own lock: a view may be released while the state is locked.
+    pub(crate) exports: Mutex<Vec<((u64, u64), usize)>>,
+}
+
+/// Every live `Conn`, for the fork handler.
+static CONNS: Mutex<Vec<Weak<Conn>>> = Mutex::new(Vec::new());
+
+thread_local! {
+    static MARK: u8 = const { 0 };
+}
+
+/// A cheap, non-zero id of the current thread.
+#[inline]
+fn thread_mark() -> usize {
+    MARK.with(|m| m as *const u8 as usize)
+}
+
+/// Longest a wait goes without checking for signals (Ctrl-C).
+const SLICE: Duration = Duration::from_millis(50);
+
+pub(crate) fn closed(py: Python<'_>) -> PyErr {
+    exc(py, "Error", "the segment is closed")
+}
+
+impl Conn {
+    pub(crate) fn new(seg: Segment, place: Option<Where>, reopen: Reopen) -> Arc<Conn> {
+        let conn = Arc::new(Conn {
+            state: Mutex::new(State {
+                seg: Some(Arc::new(seg)),
+                turn: None,
+                owner: 0,
+                gate: Arc::default(),
+                turn_id: 0,
+                pid: std::process::id(),
+                place,
+                reopen,
+                taken: Vec::new(),
+            }),
+            exports: Mutex::new(Vec::new()),
+        });
+        let mut all = CONNS.lock().unwrap_or_else(|p| p.into_inner());
+        all.retain(|w| w.strong_count() > 0);
+        all.push(Arc::downgrade(&conn));
+        conn
+    }
+
+    /// The state, for bookkeeping that needs no turn.
+    pub(crate) fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Runs `f` with this process's turn, if the calling thread holds it.
+    #[inline]
+    pub(crate) fn with<R>(
+        &self,
+        py: Python<'_>,
+        f: impl FnOnce(&mut Turn<'_>, &mut State) -> PyResult<R>,
+    ) -> PyResult<R> {
+        let mut guard = match self.state.try_lock() {
+            Ok(g) => g,
+            Err(_) => return Err(not_in_turn(py, "the turn is in use by another thread")),
+        };
+        let st = &mut *guard;
+        if st.owner != thread_mark() {
+            return Err(not_in_turn(
+                py,
+                "this process holds no turn of the segment here: use it inside `with seg.turn():`",
+            ));
+        }
+        let Some(mut turn) = st.turn.take() else {
+            return Err(not_in_turn(py, "no turn is held"));
+        };
+        let r = turn.0.with_dependent_mut(|_, t| f(t, st));
+        st.turn = Some(turn);
+        r
+    }
+
+    /// The segment, attached again first if this is a forked child.
+    pub(crate) fn segment(&self, py: Python<'_>) -> PyResult<Arc<Segment>> {
+        let mut st = self.state();
+        if st.pid != std::process::id() {
+            // A forked child: the parent's attachment is not ours to drop
+            // (it would clear the parent's process record, or unlink).
+            if let Some(t) = st.turn.take() {
+                std::mem::forget(t);
+            }
+            match st.seg.take() {
+                Some(old) => std::mem::forget(old),
+                None if st.pid != 0 => return Err(closed(py)),
+                None => {}
+            }
+            let place = st.place.clone().ok_or_else(|| {
+                exc(
+                    py,
+                    "Error",
+                    "an in-memory segment cannot be used after fork",
+                )
+            })?;
+            st.seg = Some(Arc::new(place.attach(st.reopen).py(py)?));
+            st.pid = std::process::id();
+        }
+        st.seg.clone().ok_or_else(|| closed(py))
+    }
+
+    /// Waits for the turn (`timeout` None: as long as it takes; `Some(0)`
+    /// with `try_only`: only if free). Returns the new turn's id, or None
+    /// when `try_only` and the turn is not free.
+    pub(crate) fn acquire(
+        &self,
+        py: Python<'_>,
+        timeout: Option<f64>,
+        try_only: bool,
+    ) -> PyResult<Option<u64>> {
+        let deadline = match timeout {
+            Some(t) if !(t >= 0.0 && t.is_finite()) => {
+                return Err(pyo3::exceptions::PyValueError::new_err(
+                    "timeout must be a non-negative number of seconds",
+                ));
+            }
+            Some(t) => Some(Instant::now() + Duration::from_secs_f64(t)),
+            None => None,
+        };
+        let seg = self.segment(py)?;
+        let gate = {
+            let st = self.state();
+            if st.owner == thread_mark() {
+                return Err(exc(
+                    py,
+                    "Error",
+                    "this thread holds the turn already (turns do not nest)",
+                ));
+            }
+            st.gate.clone()
+        };
+        // 1. The gate: one thread of this process at a time.
+        loop {
+            let got = py.detach(|| {
+                let mut busy = gate.busy.lock().unwrap_or_else(|p| p.into_inner());
+                if *busy && !try_only {
+                    let wait = remaining(deadline).map_or(SLICE, |r| r.min(SLICE));
+                    busy = gate
+                        .freed
+                        .wait_timeout(busy, wait)
+                        .unwrap_or_else(|p| p.into_inner())
+                        .0;
+                }
+                if *busy {
+                    false
+                } else {
+                    *busy = true;
+                    true
+                }
+            });
+            if got {
+                break;
+            }
+            if try_only {
+                return Ok(None);
+            }
+            if remaining(deadline) == Some(Duration::ZERO) {
+                return Err(to_py(py, Error::Timeout));
+            }
+            py.check_signals()?;
+        }
+        // 2. The core turn, in slices so that signals are seen.
+        let held = loop {
+            let r = if try_only {
+                HeldTurn::try_new(seg.clone(), |s| s.try_turn()?.ok_or(Error::Timeout))
+            } else {
+                // Uncontended: take it without letting go of the interpreter.
+                match HeldTurn::try_new(seg.clone(), |s| s.try_turn()?.ok_or(Error::Timeout)) {
+                    Ok(t) => Ok(t),
+                    Err(Error::Timeout) => {
+                        let wait = remaining(deadline).map_or(SLICE, |r| r.min(SLICE));
+                        py.detach(|| {
+                            HeldTurn::try_new(seg.clone(), |s| s.turn_timeout(wait)).map(SendTurn)
+                        })
+                        .map(|t| t.0)
+                    }
+                    Err(e) => Err(e),
+                }
+            };
+            match r {
+                Ok(t) => break t,
+                Err(Error::Timeout) if !try_only && remaining(deadline) != Some(Duration::ZERO) => {
+                    if let Err(e) = py.check_signals() {
+                        open_gate(&gate);
+                        return Err(e);
+                    }
+                }
+                Err(Error::Timeout) if try_only => {
+                    open_gate(&gate);
+                    return Ok(None);
+                }
+                Err(e) => {
+                    open_gate(&gate);
+                    return Err(to_py(py, e));
+                }
+            }
+        };
+        let mut st = self.state();
+        st.turn = Some(SendTurn(held));
+        st.owner = thread_mark();
+        st.turn_id += 1;
+        Ok(Some(st.turn_id))
+    }
+
+    /// Hands the turn `id` on (a no-op if that turn has ended already).
+    pub(crate) fn release(&self, py: Python<'_>, id: u64) -> PyResult<()> {
+        let (turn, gate) = {
+            let mut st = self.state();
+            if st.turn_id != id || st.turn.is_none() {
+                return Ok(());
+            }
+            if st.owner != thread_mark() {
+                return Err(exc(
+                    py,
+                    "Error",
+                    "a turn can be released only by the thread that took it",
+                ));
+            }
+            st.owner = 0;
+            // Taken tuples not freed stay allocated, as in the core.
+            st.taken.clear();
+            (st.turn.take(), st.gate.clone())
+        };
+        drop(turn);
+        open_gate(&gate);
+        Ok(())
+    }
+
+    /// Whether turn `id` is the one held now.
+    pub(crate) fn holds(&self, id: u64) -> bool {
+        let st = self.state();
+        st.turn_id == id && st.turn.is_some() && st.owner == thread_mark()
+    }
+
+    /// Detaches: releases a held turn and drops this attachment.
+    pub(crate) fn close(&self, py: Python<'_>) -> PyResult<()> {
+        let id = self.state().turn_id;
+        self.release(py, id)?;
+        let seg = {
+            let mut st = self.state();
+            if st.turn.is_some() {
+                return Err(exc(
+                    py,
+                    "Error",
+                    "another thread holds the turn: close the segment after it releases it",
+                ));
+            }
+            st.seg.take()
+        };
+        drop(seg);
+        Ok(())
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.state().seg.is_none()
+    }
+
+    /// In a forked child: forget the parent's turn and attachment (they
+    /// are the parent's; dropping them would hand the parent's turn on or
+    /// clear its process record); the next use attaches again.
+    fn forked(&self) {
+        let Ok(mut st) = self.state.try_lock() else {
+            return;
+        };
+        if let Some(t) = st.turn.take() {
+            std::mem::forget(t);
+        }
+        if let Some(s) = st.seg.take() {
+            std::mem::forget(s);
+            // `segment()` attaches again on next use.
+            st.pid = 0;
+        }
+        st.owner = 0;
+        st.gate = Arc::default();
+        // The parent's taken tuples are the parent's to free.
+        for (obj, _) in st.taken.drain(..) {
+            std::mem::forget(obj);
+        }
+    }
+}
+
+fn open_gate(gate: &Gate) {
+    *gate.busy.lock().unwrap_or_else(|p| p.into_inner()) = false;
+    gate.freed.notify_one();
+}
+
+fn remaining(deadline: Option<Instant>) -> Option<Duration> {
+    deadline.map(|d| d.saturating_duration_since(Instant::now()))
+}
+
+/// Called by `os.register_at_fork(after_in_child=...)`.
+#[pyfunction]
+pub(crate) fn _after_fork_in_child() {
+    let Ok(all) = CONNS.try_lock() else {
+        return;
+    };
+    for c in all.iter().filter_map(Weak::upgrade) {
+        c.forked();
+    }
+}
