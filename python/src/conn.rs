@@ -40,7 +40,7 @@ struct SendTurn(HeldTurn);
 unsafe impl Send for SendTurn {}
 
 /// How to attach again (in a forked child, or when unpickled elsewhere).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub(crate) enum Where {
     Shm(String),
     File(PathBuf),
@@ -86,6 +86,9 @@ pub(crate) struct State {
     pid: u32,
     pub(crate) place: Option<Where>,
     pub(crate) reopen: Reopen,
+    /// `Segment` objects open on this attachment (the last `close()`
+    /// detaches).
+    opens: usize,
     /// Taken tuple messages that hold live containers: freed by `t.free`.
     pub(crate) taken: Vec<(Py<PyAny>, shmheap::Handle)>,
 }
@@ -129,6 +132,7 @@ impl Conn {
                 pid: std::process::id(),
                 place,
                 reopen,
+                opens: 1,
                 taken: Vec::new(),
             }),
             exports: Mutex::new(Vec::new()),
@@ -137,6 +141,23 @@ impl Conn {
         all.retain(|w| w.strong_count() > 0);
         all.push(Arc::downgrade(&conn));
         conn
+    }
+
+    /// A live attachment of this process to `place`, if there is one
+    /// (unpickling a segment and the shared objects of it gives them one
+    /// attachment, as in the process that pickled them).
+    pub(crate) fn find(place: &Where) -> Option<Arc<Conn>> {
+        let all = CONNS.lock().unwrap_or_else(|p| p.into_inner());
+        let pid = std::process::id();
+        all.iter().filter_map(Weak::upgrade).find(|c| {
+            c.state.try_lock().is_ok_and(|mut st| {
+                let same = st.seg.is_some() && st.pid == pid && st.place.as_ref() == Some(place);
+                if same {
+                    st.opens += 1;
+                }
+                same
+            })
+        })
     }
 
     /// The state, for bookkeeping that needs no turn.
@@ -330,8 +351,16 @@ impl Conn {
         st.turn_id == id && st.turn.is_some() && st.owner == thread_mark()
     }
 
-    /// Detaches: releases a held turn and drops this attachment.
+    /// Closes one `Segment` object of this attachment; the last one
+    /// releases a held turn and detaches.
     pub(crate) fn close(&self, py: Python<'_>) -> PyResult<()> {
+        {
+            let mut st = self.state();
+            st.opens = st.opens.saturating_sub(1);
+            if st.opens > 0 {
+                return Ok(());
+            }
+        }
         let id = self.state().turn_id;
         self.release(py, id)?;
         let seg = {

@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
@@ -23,6 +24,9 @@ use crate::objects::{Obj, SharedByteArray, SharedDict};
 #[pyclass(frozen, module = "shmheap", name = "Segment")]
 pub(crate) struct PySegment {
     pub(crate) conn: Arc<Conn>,
+    /// This object was closed (the attachment lives on while other
+    /// `Segment` objects of it are open).
+    closed: AtomicBool,
 }
 
 fn options(
@@ -75,20 +79,29 @@ fn recovery_dict<'py>(py: Python<'py>, r: &Recovery) -> PyResult<Bound<'py, PyDi
 
 impl PySegment {
     pub(crate) fn from_conn(conn: Arc<Conn>) -> PySegment {
-        PySegment { conn }
+        PySegment {
+            conn,
+            closed: AtomicBool::new(false),
+        }
+    }
+
+    /// The attachment, unless this object was closed.
+    fn conn(&self, py: Python<'_>) -> PyResult<&Arc<Conn>> {
+        if self.closed.load(Ordering::Relaxed) {
+            return Err(crate::conn::closed(py));
+        }
+        Ok(&self.conn)
     }
 
     fn open(seg: Segment, place: Where, validate: bool, auto_recover: bool) -> PySegment {
-        PySegment {
-            conn: Conn::new(
-                seg,
-                Some(place),
-                Reopen {
-                    validate,
-                    auto_recover,
-                },
-            ),
-        }
+        PySegment::from_conn(Conn::new(
+            seg,
+            Some(place),
+            Reopen {
+                validate,
+                auto_recover,
+            },
+        ))
     }
 }
 
@@ -179,19 +192,19 @@ impl PySegment {
     /// The name (or file path) the segment was opened by.
     #[getter]
     fn name(&self, py: Python<'_>) -> PyResult<Option<String>> {
-        Ok(self.conn.segment(py)?.name())
+        Ok(self.conn(py)?.segment(py)?.name())
     }
 
     /// Size in bytes.
     #[getter]
     fn size(&self, py: Python<'_>) -> PyResult<u64> {
-        Ok(self.conn.segment(py)?.size())
+        Ok(self.conn(py)?.segment(py)?.size())
     }
 
     /// Whether `close()` was called.
     #[getter]
     fn closed(&self) -> bool {
-        self.conn.is_closed()
+        self.closed.load(Ordering::Relaxed) || self.conn.is_closed()
     }
 
     /// What the last recovery made by this process did, or None.
@@ -206,7 +219,7 @@ impl PySegment {
 
     /// Pids of the processes attached now.
     fn processes(&self, py: Python<'_>) -> PyResult<Vec<u32>> {
-        Ok(self.conn.segment(py)?.processes())
+        Ok(self.conn(py)?.segment(py)?.processes())
     }
 
     /// Waits for this process's turn (with the GIL released; Ctrl-C
@@ -214,7 +227,10 @@ impl PySegment {
     /// not entered). Use it as `with seg.turn() as t:`.
     #[pyo3(signature = (timeout = None))]
     fn turn(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<PyTurn> {
-        let id = self.conn.acquire(py, timeout, false)?.unwrap_or_default();
+        let id = self
+            .conn(py)?
+            .acquire(py, timeout, false)?
+            .unwrap_or_default();
         Ok(PyTurn {
             conn: self.conn.clone(),
             id,
@@ -223,10 +239,13 @@ impl PySegment {
 
     /// The turn if it is free and nobody waits, else None (never blocks).
     fn try_turn(&self, py: Python<'_>) -> PyResult<Option<PyTurn>> {
-        Ok(self.conn.acquire(py, Some(0.0), true)?.map(|id| PyTurn {
-            conn: self.conn.clone(),
-            id,
-        }))
+        Ok(self
+            .conn(py)?
+            .acquire(py, Some(0.0), true)?
+            .map(|id| PyTurn {
+                conn: self.conn.clone(),
+                id,
+            }))
     }
 
     /// Recovers after `PeerDied`: takes the turn over from the dead
@@ -234,7 +253,7 @@ impl PySegment {
     /// reaches, validates, and hands the turn on. None if there was nothing
     /// to recover (the holder is alive).
     fn recover<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyDict>>> {
-        let seg = self.conn.segment(py)?;
+        let seg = self.conn(py)?.segment(py)?;
         let r = py.detach(|| seg.recover()).py(py)?;
         r.map(|r| recovery_dict(py, &r)).transpose()
     }
@@ -242,7 +261,7 @@ impl PySegment {
     /// Makes a file-backed segment durable (msync); nothing to do for
     /// shared memory.
     fn flush(&self, py: Python<'_>) -> PyResult<()> {
-        let seg = self.conn.segment(py)?;
+        let seg = self.conn(py)?.segment(py)?;
         py.detach(|| seg.flush()).py(py)
     }
 
@@ -250,6 +269,9 @@ impl PySegment {
     /// removes the name unless it was created with `keep=True`. Shared
     /// objects of this segment are unusable afterwards.
     fn close(&self, py: Python<'_>) -> PyResult<()> {
+        if self.closed.swap(true, Ordering::Relaxed) {
+            return Ok(());
+        }
         self.conn.close(py)
     }
 
@@ -279,7 +301,7 @@ impl PySegment {
     }
 
     fn __repr__(&self, py: Python<'_>) -> String {
-        match self.conn.segment(py) {
+        match self.conn(py).and_then(|c| c.segment(py)) {
             Ok(s) => format!(
                 "<shmheap.Segment {:?} size={}>",
                 s.name().unwrap_or_default(),
@@ -303,6 +325,9 @@ pub(crate) fn _reattach(
         "shm" => Where::Shm(place),
         _ => Where::File(PathBuf::from(place)),
     };
+    if let Some(conn) = Conn::find(&place) {
+        return Ok(PySegment::from_conn(conn));
+    }
     let r = Reopen {
         validate,
         auto_recover,
