@@ -9,6 +9,7 @@
 //! turn") and no thread holds it at a `fork`.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
@@ -72,6 +73,22 @@ impl Where {
 struct Gate {
     busy: Mutex<bool>,
     freed: Condvar,
+    /// Threads waiting on `freed` (a release wakes one only if some wait:
+    /// `notify_one` is a system call).
+    waiting: AtomicUsize,
+}
+
+impl Gate {
+    /// Takes the gate if it is free, without waiting.
+    fn try_take(&self) -> bool {
+        match self.busy.try_lock() {
+            Ok(mut busy) if !*busy => {
+                *busy = true;
+                true
+            }
+            _ => false,
+        }
+    }
 }
 
 pub(crate) struct State {
@@ -194,16 +211,15 @@ impl Conn {
     /// The segment, attached again first if this is a forked child.
     pub(crate) fn segment(&self, py: Python<'_>) -> PyResult<Arc<Segment>> {
         let mut st = self.state();
-        if st.pid != std::process::id() {
+        // The fork handler sets `pid` to 0 in a child (no getpid per turn).
+        if st.pid == 0 {
             // A forked child: the parent's attachment is not ours to drop
             // (it would clear the parent's process record, or unlink).
             if let Some(t) = st.turn.take() {
                 std::mem::forget(t);
             }
-            match st.seg.take() {
-                Some(old) => std::mem::forget(old),
-                None if st.pid != 0 => return Err(closed(py)),
-                None => {}
+            if let Some(old) = st.seg.take() {
+                std::mem::forget(old);
             }
             let place = st.place.clone().ok_or_else(|| {
                 exc(
@@ -249,16 +265,18 @@ impl Conn {
             st.gate.clone()
         };
         // 1. The gate: one thread of this process at a time.
-        loop {
+        while !gate.try_take() {
             let got = py.detach(|| {
                 let mut busy = gate.busy.lock().unwrap_or_else(|p| p.into_inner());
                 if *busy && !try_only {
                     let wait = remaining(deadline).map_or(SLICE, |r| r.min(SLICE));
+                    gate.waiting.fetch_add(1, Ordering::SeqCst);
                     busy = gate
                         .freed
                         .wait_timeout(busy, wait)
                         .unwrap_or_else(|p| p.into_inner())
                         .0;
+                    gate.waiting.fetch_sub(1, Ordering::SeqCst);
                 }
                 if *busy {
                     false
@@ -408,7 +426,12 @@ impl Conn {
 
 fn open_gate(gate: &Gate) {
     *gate.busy.lock().unwrap_or_else(|p| p.into_inner()) = false;
-    gate.freed.notify_one();
+    // A waiter raises `waiting` while holding `busy`'s lock, before it
+    // waits; we cleared `busy` under that lock, so either it sees the gate
+    // free or we see it waiting.
+    if gate.waiting.load(Ordering::SeqCst) > 0 {
+        gate.freed.notify_one();
+    }
 }
 
 fn remaining(deadline: Option<Instant>) -> Option<Duration> {
