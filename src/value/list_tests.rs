@@ -179,7 +179,6 @@ fn permute_moves_items_and_keeps_nested_handles() {
         ])
     );
     assert_eq!(l.item_handle(2).unwrap(), Some(inner));
-    drop(l);
     turn.list_mut(inner).unwrap().push(2).unwrap();
     assert_eq!(turn.validate().unwrap().orphans, 0);
 }
