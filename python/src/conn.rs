@@ -8,9 +8,10 @@
 //! never contended except by re-entrancy (which then also means "not your
 //! turn") and no thread holds it at a `fork`.
 
+use std::cell::{Cell, UnsafeCell};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Condvar, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use pyo3::prelude::*;
@@ -110,8 +111,73 @@ pub(crate) struct State {
     pub(crate) taken: Vec<(Py<PyAny>, shmheap::Handle)>,
 }
 
+/// A value used only while attached to the interpreter: the GIL (the
+/// module declares `gil_used`, and abi3 modules do not load in
+/// free-threaded builds) makes every access exclusive, and a borrow flag
+/// catches re-entrancy (Python code run while the state is borrowed).
+/// Cheaper than a mutex on the path of every shared-object access.
+pub(crate) struct GilCell<T> {
+    busy: Cell<bool>,
+    v: UnsafeCell<T>,
+}
+
+// SAFETY: every access goes through `borrow`, which needs a `Python<'_>`
+// token: only a thread attached to the interpreter gets one, and with the
+// GIL one such thread runs at a time (its hand-offs are synchronising), so
+// `busy` and `v` are never accessed concurrently. `T: Send` because the
+// value may be used from any attached thread.
+unsafe impl<T: Send> Sync for GilCell<T> {}
+
+/// A borrow of a [`GilCell`]; ends when dropped.
+pub(crate) struct GilRef<'a, T> {
+    cell: &'a GilCell<T>,
+}
+
+impl<T> GilCell<T> {
+    fn new(v: T) -> Self {
+        GilCell {
+            busy: Cell::new(false),
+            v: UnsafeCell::new(v),
+        }
+    }
+
+    /// The value, unless it is borrowed already (re-entrancy).
+    #[inline]
+    fn borrow(&self, _py: Python<'_>) -> Option<GilRef<'_, T>> {
+        if self.busy.replace(true) {
+            return None;
+        }
+        Some(GilRef { cell: self })
+    }
+}
+
+impl<T> std::ops::Deref for GilRef<'_, T> {
+    type Target = T;
+    #[inline]
+    fn deref(&self) -> &T {
+        // SAFETY: `busy` was false and is true while this borrow lives, so
+        // it is the only reference to the value (see `GilCell`'s Sync).
+        unsafe { &*self.cell.v.get() }
+    }
+}
+
+impl<T> std::ops::DerefMut for GilRef<'_, T> {
+    #[inline]
+    fn deref_mut(&mut self) -> &mut T {
+        // SAFETY: as in `deref`; `&mut self` makes it unique here too.
+        unsafe { &mut *self.cell.v.get() }
+    }
+}
+
+impl<T> Drop for GilRef<'_, T> {
+    #[inline]
+    fn drop(&mut self) {
+        self.cell.busy.set(false);
+    }
+}
+
 pub(crate) struct Conn {
-    state: Mutex<State>,
+    state: GilCell<State>,
     /// Buffer exports of shared bytearrays: ((offset, generation), count).
     /// Its own lock: a view may be released while the state is locked.
     pub(crate) exports: Mutex<Vec<((u64, u64), usize)>>,
@@ -140,7 +206,7 @@ pub(crate) fn closed(py: Python<'_>) -> PyErr {
 impl Conn {
     pub(crate) fn new(seg: Segment, place: Option<Where>, reopen: Reopen) -> Arc<Conn> {
         let conn = Arc::new(Conn {
-            state: Mutex::new(State {
+            state: GilCell::new(State {
                 seg: Some(Arc::new(seg)),
                 turn: None,
                 owner: 0,
@@ -163,11 +229,11 @@ impl Conn {
     /// A live attachment of this process to `place`, if there is one
     /// (unpickling a segment and the shared objects of it gives them one
     /// attachment, as in the process that pickled them).
-    pub(crate) fn find(place: &Where) -> Option<Arc<Conn>> {
+    pub(crate) fn find(py: Python<'_>, place: &Where) -> Option<Arc<Conn>> {
         let all = CONNS.lock().unwrap_or_else(|p| p.into_inner());
         let pid = std::process::id();
         all.iter().filter_map(Weak::upgrade).find(|c| {
-            c.state.try_lock().is_ok_and(|mut st| {
+            c.state.borrow(py).is_some_and(|mut st| {
                 let same = st.seg.is_some() && st.pid == pid && st.place.as_ref() == Some(place);
                 if same {
                     st.opens += 1;
@@ -178,8 +244,10 @@ impl Conn {
     }
 
     /// The state, for bookkeeping that needs no turn.
-    pub(crate) fn state(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    pub(crate) fn state(&self, py: Python<'_>) -> PyResult<GilRef<'_, State>> {
+        self.state
+            .borrow(py)
+            .ok_or_else(|| exc(py, "Error", "shmheap object used re-entrantly"))
     }
 
     /// Runs `f` with this process's turn, if the calling thread holds it.
@@ -189,9 +257,8 @@ impl Conn {
         py: Python<'_>,
         f: impl FnOnce(&mut Turn<'_>, &mut State) -> PyResult<R>,
     ) -> PyResult<R> {
-        let mut guard = match self.state.try_lock() {
-            Ok(g) => g,
-            Err(_) => return Err(not_in_turn(py, "the turn is in use by another thread")),
+        let Some(mut guard) = self.state.borrow(py) else {
+            return Err(not_in_turn(py, "the turn is in use by another thread"));
         };
         let st = &mut *guard;
         if st.owner != thread_mark() {
@@ -210,7 +277,7 @@ impl Conn {
 
     /// The segment, attached again first if this is a forked child.
     pub(crate) fn segment(&self, py: Python<'_>) -> PyResult<Arc<Segment>> {
-        let mut st = self.state();
+        let mut st = self.state(py)?;
         // The fork handler sets `pid` to 0 in a child (no getpid per turn).
         if st.pid == 0 {
             // A forked child: the parent's attachment is not ours to drop
@@ -254,7 +321,7 @@ impl Conn {
         };
         let seg = self.segment(py)?;
         let gate = {
-            let st = self.state();
+            let st = self.state(py)?;
             if st.owner == thread_mark() {
                 return Err(exc(
                     py,
@@ -332,7 +399,7 @@ impl Conn {
                 }
             }
         };
-        let mut st = self.state();
+        let mut st = self.state(py)?;
         st.turn = Some(SendTurn(held));
         st.owner = thread_mark();
         st.turn_id += 1;
@@ -342,7 +409,7 @@ impl Conn {
     /// Hands the turn `id` on (a no-op if that turn has ended already).
     pub(crate) fn release(&self, py: Python<'_>, id: u64) -> PyResult<()> {
         let (turn, gate) = {
-            let mut st = self.state();
+            let mut st = self.state(py)?;
             if st.turn_id != id || st.turn.is_none() {
                 return Ok(());
             }
@@ -364,25 +431,26 @@ impl Conn {
     }
 
     /// Whether turn `id` is the one held now.
-    pub(crate) fn holds(&self, id: u64) -> bool {
-        let st = self.state();
-        st.turn_id == id && st.turn.is_some() && st.owner == thread_mark()
+    pub(crate) fn holds(&self, py: Python<'_>, id: u64) -> bool {
+        self.state
+            .borrow(py)
+            .is_some_and(|st| st.turn_id == id && st.turn.is_some() && st.owner == thread_mark())
     }
 
     /// Closes one `Segment` object of this attachment; the last one
     /// releases a held turn and detaches.
     pub(crate) fn close(&self, py: Python<'_>) -> PyResult<()> {
         {
-            let mut st = self.state();
+            let mut st = self.state(py)?;
             st.opens = st.opens.saturating_sub(1);
             if st.opens > 0 {
                 return Ok(());
             }
         }
-        let id = self.state().turn_id;
+        let id = self.state(py)?.turn_id;
         self.release(py, id)?;
         let seg = {
-            let mut st = self.state();
+            let mut st = self.state(py)?;
             if st.turn.is_some() {
                 return Err(exc(
                     py,
@@ -396,15 +464,15 @@ impl Conn {
         Ok(())
     }
 
-    pub(crate) fn is_closed(&self) -> bool {
-        self.state().seg.is_none()
+    pub(crate) fn is_closed(&self, py: Python<'_>) -> bool {
+        self.state.borrow(py).is_some_and(|st| st.seg.is_none())
     }
 
     /// In a forked child: forget the parent's turn and attachment (they
     /// are the parent's; dropping them would hand the parent's turn on or
     /// clear its process record); the next use attaches again.
-    fn forked(&self) {
-        let Ok(mut st) = self.state.try_lock() else {
+    fn forked(&self, py: Python<'_>) {
+        let Some(mut st) = self.state.borrow(py) else {
             return;
         };
         if let Some(t) = st.turn.take() {
@@ -440,11 +508,11 @@ fn remaining(deadline: Option<Instant>) -> Option<Duration> {
 
 /// Called by `os.register_at_fork(after_in_child=...)`.
 #[pyfunction]
-pub(crate) fn _after_fork_in_child() {
+pub(crate) fn _after_fork_in_child(py: Python<'_>) {
     let Ok(all) = CONNS.try_lock() else {
         return;
     };
     for c in all.iter().filter_map(Weak::upgrade) {
-        c.forked();
+        c.forked(py);
     }
 }

@@ -203,8 +203,8 @@ impl PySegment {
 
     /// Whether `close()` was called.
     #[getter]
-    fn closed(&self) -> bool {
-        self.closed.load(Ordering::Relaxed) || self.conn.is_closed()
+    fn closed(&self, py: Python<'_>) -> bool {
+        self.closed.load(Ordering::Relaxed) || self.conn.is_closed(py)
     }
 
     /// What the last recovery made by this process did, or None.
@@ -290,7 +290,7 @@ impl PySegment {
         py: Python<'py>,
     ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyTuple>)> {
         let f = py.import("shmheap._native")?.getattr("_reattach")?;
-        let st = self.conn.state();
+        let st = self.conn.state(py)?;
         let (kind, place) = match &st.place {
             Some(Where::Shm(n)) => ("shm", n.clone()),
             Some(Where::File(p)) => ("file", p.display().to_string()),
@@ -325,7 +325,7 @@ pub(crate) fn _reattach(
         "shm" => Where::Shm(place),
         _ => Where::File(PathBuf::from(place)),
     };
-    if let Some(conn) = Conn::find(&place) {
+    if let Some(conn) = Conn::find(py, &place) {
         return Ok(PySegment::from_conn(conn));
     }
     let r = Reopen {
@@ -392,8 +392,8 @@ impl PyTurn {
 impl PyTurn {
     /// Whether this turn is still held.
     #[getter]
-    fn held(&self) -> bool {
-        self.conn.holds(self.id)
+    fn held(&self, py: Python<'_>) -> bool {
+        self.conn.holds(py, self.id)
     }
 
     /// The root namespace: a `SharedDict` every process finds by itself.
@@ -516,7 +516,7 @@ impl PyTurn {
     }
 
     fn __enter__(slf: Bound<'_, Self>) -> PyResult<Bound<'_, Self>> {
-        if !slf.get().held() {
+        if !slf.get().held(slf.py()) {
             return Err(not_in_turn(slf.py(), "this turn has ended"));
         }
         Ok(slf)
@@ -528,10 +528,10 @@ impl PyTurn {
         Ok(false)
     }
 
-    fn __repr__(&self) -> String {
+    fn __repr__(&self, py: Python<'_>) -> String {
         format!(
             "<shmheap.Turn {}>",
-            if self.conn.holds(self.id) {
+            if self.conn.holds(py, self.id) {
                 "held"
             } else {
                 "ended"
