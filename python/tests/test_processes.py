@@ -210,3 +210,37 @@ def test_children_receive_segment_and_shared_list(ctx, seg, procs):
         assert t.root["child_saw"] == ["parent", p.pid]
         assert t.take_message() == ["parent", p.pid]
         t.free(lst)
+
+
+# ---- Ctrl-C interrupts a wait for the turn ------------------------------------
+
+
+def waits_for_ctrl_c(name, attached, held, conn) -> None:
+    seg = shmheap.Segment.attach(name)  # attaching validates inside a turn
+    attached.set()
+    assert held.wait(10)
+    try:
+        with seg.turn():  # the parent holds the turn: only SIGINT ends this
+            conn.send("entered")
+    except KeyboardInterrupt:
+        conn.send("interrupted")
+    # The interrupted wait left no ticket behind: the turn still works here.
+    with seg.turn(timeout=10) as t:
+        conn.send(("after", t.root["x"]))
+
+
+def test_ctrl_c_interrupts_a_wait_for_the_turn(seg, procs):
+    ctx = mp.get_context("fork")
+    a, b = ctx.Pipe()
+    attached, held = ctx.Event(), ctx.Event()
+    p = procs.start(waits_for_ctrl_c, seg.name, attached, held, b)
+    assert attached.wait(10)
+    with seg.turn(timeout=10) as t:
+        t.root["x"] = 1
+        held.set()
+        time.sleep(0.3)  # the child is waiting in seg.turn() now
+        os.kill(p.pid, signal.SIGINT)
+        assert recv(a) == "interrupted"
+    # The parent's turn ended: the child takes one and reads what it wrote.
+    assert recv(a) == ("after", 1)
+    procs.join(p)
