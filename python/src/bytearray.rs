@@ -294,9 +294,9 @@ impl SharedByteArray {
         Ok(mine.rich_compare(theirs, op)?.unbind())
     }
 
-    fn __hash__(&self) -> PyResult<isize> {
-        Err(PyTypeError::new_err("unhashable type: 'SharedByteArray'"))
-    }
+    /// Unhashable, as a mutable container is (`__hash__ = None`).
+    #[classattr]
+    const __hash__: Option<Py<PyAny>> = None;
 
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
         let all = self.snapshot(py)?;

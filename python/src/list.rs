@@ -272,9 +272,9 @@ impl SharedList {
         Ok(me.bind(py).rich_compare(other, op)?.unbind())
     }
 
-    fn __hash__(&self) -> PyResult<isize> {
-        Err(PyTypeError::new_err("unhashable type: 'SharedList'"))
-    }
+    /// Unhashable, as a mutable container is (`__hash__ = None`).
+    #[classattr]
+    const __hash__: Option<Py<PyAny>> = None;
 
     fn __repr__(slf: &Bound<'_, Self>) -> PyResult<String> {
         Ok(Self::local(slf)?.bind(slf.py()).repr()?.to_string())
