@@ -93,6 +93,22 @@ impl PySegment {
         Ok(&self.conn)
     }
 
+    /// Attaches to `place` (the one path of `attach`, `attach_file` and
+    /// unpickling).
+    fn attach_at(
+        py: Python<'_>,
+        place: Where,
+        validate: bool,
+        auto_recover: bool,
+    ) -> PyResult<PySegment> {
+        let r = Reopen {
+            validate,
+            auto_recover,
+        };
+        let seg = py.detach(|| place.attach(r)).py(py)?;
+        Ok(Self::open(seg, place, validate, auto_recover))
+    }
+
     fn open(seg: Segment, place: Where, validate: bool, auto_recover: bool) -> PySegment {
         PySegment::from_conn(Conn::new(
             seg,
@@ -138,13 +154,7 @@ impl PySegment {
         validate: bool,
         auto_recover: bool,
     ) -> PyResult<PySegment> {
-        let place = Where::Shm(name.to_owned());
-        let r = Reopen {
-            validate,
-            auto_recover,
-        };
-        let seg = py.detach(|| place.attach(r)).py(py)?;
-        Ok(Self::open(seg, place, validate, auto_recover))
+        Self::attach_at(py, Where::Shm(name.to_owned()), validate, auto_recover)
     }
 
     /// Creates a segment backed by the file at `path` (it outlives the
@@ -174,13 +184,7 @@ impl PySegment {
         validate: bool,
         auto_recover: bool,
     ) -> PyResult<PySegment> {
-        let place = Where::File(path);
-        let r = Reopen {
-            validate,
-            auto_recover,
-        };
-        let seg = py.detach(|| place.attach(r)).py(py)?;
-        Ok(Self::open(seg, place, validate, auto_recover))
+        Self::attach_at(py, Where::File(path), validate, auto_recover)
     }
 
     /// Removes a segment's name from the system.
@@ -328,12 +332,7 @@ pub(crate) fn _reattach(
     if let Some(conn) = Conn::find(py, &place) {
         return Ok(PySegment::from_conn(conn));
     }
-    let r = Reopen {
-        validate,
-        auto_recover,
-    };
-    let seg = py.detach(|| place.attach(r)).py(py)?;
-    Ok(PySegment::open(seg, place, validate, auto_recover))
+    PySegment::attach_at(py, place, validate, auto_recover)
 }
 
 /// The turn of a segment, held by this thread until `release()` or the
