@@ -44,8 +44,28 @@ pub(crate) const T_DICT: u8 = 9;
 pub(crate) const T_FROZENSET: u8 = 10;
 /// Slot tag and object kind: mutable set (header of the hashed layout).
 pub(crate) const T_SET: u8 = 11;
+/// Slot tag and object kind: an integer outside int64 (sign and magnitude).
+pub(crate) const T_BIGINT: u8 = 12;
+/// Slot tag and object kind: a complex number (two f64).
+pub(crate) const T_COMPLEX: u8 = 13;
+/// Slot tag and object kind: a decimal (Python's `decimal.Decimal`).
+pub(crate) const T_DECIMAL: u8 = 14;
+/// Slot tag and object kind: a datetime (naive or with a UTC offset).
+pub(crate) const T_DATETIME: u8 = 15;
 /// Slot tag and object kind: a typed snapshot (an rkyv archive).
 pub(crate) const T_TYPED: u8 = 16;
+/// Slot tag and object kind: a date.
+pub(crate) const T_DATE: u8 = 17;
+/// Slot tag and object kind: a time of day (optional UTC offset).
+pub(crate) const T_TIME: u8 = 18;
+/// Slot tag and object kind: a time delta.
+pub(crate) const T_TIMEDELTA: u8 = 19;
+/// Slot tag and object kind: a numeric array (element type, shape, data).
+pub(crate) const T_ARRAY: u8 = 20;
+/// Slot tag and object kind: an opaque pickle (a Python object's bytes).
+pub(crate) const T_PICKLED: u8 = 21;
+/// Slot tag and object kind: an instance (class path and attribute dict).
+pub(crate) const T_OBJECT: u8 = 22;
 /// Object kind: a root holding one slot (a scalar message).
 pub(crate) const K_BOX: u8 = 32;
 /// Object kind: a list's chunk table.
@@ -79,6 +99,16 @@ pub(crate) fn type_name(tag: u8) -> &'static str {
         T_FROZENSET => "frozenset",
         T_SET => "set",
         T_TYPED => "typed",
+        T_BIGINT => "int",
+        T_COMPLEX => "complex",
+        T_DECIMAL => "Decimal",
+        T_DATETIME => "datetime",
+        T_DATE => "date",
+        T_TIME => "time",
+        T_TIMEDELTA => "timedelta",
+        T_ARRAY => "array",
+        T_PICKLED => "pickled",
+        T_OBJECT => "object",
         K_BOX => "box",
         K_LIST_TABLE => "list table",
         K_LIST_CHUNK => "list chunk",
@@ -94,7 +124,7 @@ pub(crate) fn type_name(tag: u8) -> &'static str {
 /// Whether a tag means "points to an object".
 #[inline]
 pub(crate) fn is_ptr_tag(tag: u8) -> bool {
-    (T_STR..=T_SET).contains(&tag) || tag == T_TYPED
+    (T_STR..=T_OBJECT).contains(&tag)
 }
 
 /// Offset of an object's payload (after the block header).

@@ -10,7 +10,7 @@ use bytecheck::CheckBytes;
 /// `b"SHMHEAP\0"`.
 pub(crate) const MAGIC: [u8; 8] = *b"SHMHEAP\0";
 /// The format version this build reads and writes.
-pub(crate) const VERSION: u32 = 3;
+pub(crate) const VERSION: u32 = 4;
 /// Capacity of the process table (and of the waiter ring).
 pub(crate) const MAX_PROCS: usize = 256;
 /// Number of small-block bins: exact sizes 32, 48, ... 1024 use bins 0 to
@@ -456,7 +456,7 @@ mod tests {
         assert_eq!(size_of::<Header>(), 20736);
         assert_eq!(HEAP_START, 24576);
         assert_eq!(MAGIC, *b"SHMHEAP\0");
-        assert_eq!(VERSION, 3);
+        assert_eq!(VERSION, 4);
         assert_eq!((MAX_PROCS, NSMALL, NLARGE), (256, 64, 64));
         assert_eq!((MIN_SIZE, MAX_SIZE), (64 << 10, 1 << 40));
     }

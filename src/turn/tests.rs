@@ -22,11 +22,17 @@ fn repeated_timeouts_never_block_the_turn() {
     let a = Segment::create(&n, 1 << 20).unwrap();
     let b = Segment::attach(&n).unwrap();
     let (tx, rx) = mpsc::channel();
+    let (done_tx, done_rx) = mpsc::channel::<()>();
     std::thread::scope(|s| {
-        s.spawn(|| {
+        let a = &a;
+        s.spawn(move || {
             let t = a.turn().unwrap();
             tx.send(()).unwrap();
-            std::thread::sleep(Duration::from_millis(300));
+            // Held until every timeout below has happened (a fixed sleep
+            // ran out first on a loaded machine), then a little longer so
+            // the last wait below really waits.
+            done_rx.recv().unwrap();
+            std::thread::sleep(Duration::from_millis(50));
             drop(t);
         });
         rx.recv().unwrap();
@@ -37,6 +43,7 @@ fn repeated_timeouts_never_block_the_turn() {
             ));
             assert!(b.try_turn().unwrap().is_none());
         }
+        done_tx.send(()).unwrap();
         let t0 = Instant::now();
         let t = b.turn_timeout(Duration::from_secs(10)).unwrap();
         assert!(t0.elapsed() < Duration::from_secs(5));
