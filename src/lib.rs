@@ -67,6 +67,23 @@ pub struct ReadmeDoctests;
 /// The crate's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// An in-memory segment of `size` bytes for the unit tests. Under Miri
+/// every byte of a segment costs time (creating and using a 4 MiB segment
+/// took minutes there), so sizes are capped at 512 KiB; the tests' Miri
+/// workloads are small enough for that.
+#[cfg(test)]
+pub(crate) fn test_segment(size: u64) -> Segment {
+    let size = if cfg!(miri) {
+        size.min(512 << 10)
+    } else {
+        size
+    };
+    Segment::options()
+        .size(size)
+        .create_in_memory()
+        .expect("in-memory segment")
+}
+
 /// Hooks for the crash tests (not a stable API).
 #[doc(hidden)]
 pub mod __test {

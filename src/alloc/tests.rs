@@ -1,7 +1,6 @@
 //! Allocator tests on a heap-backed segment (they run under Miri).
 
 use super::*;
-use crate::Segment;
 
 fn rng(seed: &mut u64) -> u64 {
     *seed ^= *seed << 13;
@@ -10,19 +9,14 @@ fn rng(seed: &mut u64) -> u64 {
     *seed
 }
 
-fn seg(size: u64) -> Segment {
-    Segment::options()
-        .size(size)
-        .create_in_memory()
-        .expect("in-memory segment")
-}
+use crate::test_segment as seg;
 
 /// Random allocations and frees against a model: blocks never overlap,
 /// contents survive other operations, the heap walk and counters agree
 /// after every step, and freeing everything returns the heap to empty.
 #[test]
 fn random_alloc_free_matches_model() {
-    let steps = if cfg!(miri) { 300 } else { 20_000 };
+    let steps = if cfg!(miri) { 120 } else { 20_000 };
     let s = seg(4 << 20);
     let turn = s.turn().unwrap();
     let heap = turn.heap();

@@ -234,10 +234,7 @@ mod tests {
 
     #[test]
     fn move_slots_matches_a_vec_model() {
-        let seg = crate::Segment::options()
-            .size(1 << 20)
-            .create_in_memory()
-            .unwrap();
+        let seg = crate::test_segment(1 << 20);
         let turn = seg.turn().unwrap();
         let heap = turn.heap();
         let b = ListLayout::create(&heap).unwrap();

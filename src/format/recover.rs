@@ -110,8 +110,7 @@ mod tests {
 
     /// A small segment under Miri (every byte costs there).
     fn segment() -> Segment {
-        let size = if cfg!(miri) { 64 << 10 } else { 1 << 20 };
-        Segment::options().size(size).create_in_memory().unwrap()
+        crate::test_segment(if cfg!(miri) { 64 << 10 } else { 1 << 20 })
     }
 
     #[test]

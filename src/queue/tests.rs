@@ -2,14 +2,9 @@
 //! heap-backed segment (they run under Miri).
 
 use crate::segment::Word;
-use crate::{Error, Segment, Value, value};
+use crate::{Error, Value, value};
 
-fn seg(size: u64) -> Segment {
-    Segment::options()
-        .size(size)
-        .create_in_memory()
-        .expect("in-memory segment")
-}
+use crate::test_segment as seg;
 
 fn seed() -> Value {
     value!(["hello", 0, (8, 2.0, false), {b"world": -6, 5: 4}])

@@ -1084,10 +1084,7 @@ mod tests {
     use crate::{Error, Segment, Value, value};
 
     fn segment() -> Segment {
-        Segment::options()
-            .size(1 << 20)
-            .create_in_memory()
-            .expect("in-memory segment")
+        crate::test_segment(1 << 20)
     }
 
     /// `t` through `to_value`, the segment, and back with `from_value` (and
@@ -1671,7 +1668,8 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(128))]
+        // A few cases under Miri, where each costs seconds.
+        #![proptest_config(ProptestConfig::with_cases(if cfg!(miri) { 6 } else { 128 }))]
         #[test]
         fn proptest_roundtrip(r in rec()) {
             prop_assert_eq!(roundtrip(&r), r);

@@ -56,10 +56,7 @@ fn sim(n: u32) -> Sim {
 }
 
 fn seg() -> Segment {
-    Segment::options()
-        .size(1 << 20)
-        .create_in_memory()
-        .expect("in-memory segment")
+    crate::test_segment(1 << 20)
 }
 
 #[test]

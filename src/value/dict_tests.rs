@@ -5,14 +5,9 @@
 use crate::format::hashed::HashLayout;
 use crate::format::hashed_check::slot_hash;
 use crate::format::{T_DICT, T_SET};
-use crate::{Error, Handle, Segment, Turn, Value};
+use crate::{Error, Handle, Turn, Value};
 
-fn seg(size: u64) -> Segment {
-    Segment::options()
-        .size(size)
-        .create_in_memory()
-        .expect("in-memory segment")
-}
+use crate::test_segment as seg;
 
 /// A message put and taken back: a root the test owns.
 fn own(turn: &mut Turn<'_>, v: &Value) -> Handle {

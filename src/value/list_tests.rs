@@ -2,14 +2,9 @@
 //! Miri). The randomized model tests, in one process and split between two,
 //! are in `tests/list_model.rs`.
 
-use crate::{Error, Handle, Segment, Value};
+use crate::{Error, Handle, Value};
 
-fn seg(size: u64) -> Segment {
-    Segment::options()
-        .size(size)
-        .create_in_memory()
-        .expect("in-memory segment")
-}
+use crate::test_segment as seg;
 
 fn ints(v: &[i64]) -> Value {
     Value::List(v.iter().map(|&i| Value::Int(i)).collect())

@@ -2,8 +2,8 @@
 //! probing, tombstones, rehashing without moving entries, the free list.
 
 use super::*;
+use crate::Value;
 use crate::format::{T_INT, T_SET, hash};
-use crate::{Segment, Value};
 
 fn int(k: i64) -> Slot {
     Slot::new(T_INT, k as u64)
@@ -43,7 +43,7 @@ fn sizes_keep_the_load_below_five_eighths() {
 
 #[test]
 fn tombstones_are_cleared_when_their_probe_run_ends() {
-    let seg = Segment::options().size(1 << 20).create_in_memory().unwrap();
+    let seg = crate::test_segment(1 << 20);
     let mut turn = seg.turn().unwrap();
     let h = turn.put_message(&Value::set()).unwrap();
     let heap = turn.heap();
@@ -85,7 +85,7 @@ fn tombstones_are_cleared_when_their_probe_run_ends() {
 
 #[test]
 fn rehashing_moves_no_entry() {
-    let seg = Segment::options().size(4 << 20).create_in_memory().unwrap();
+    let seg = crate::test_segment(4 << 20);
     let mut turn = seg.turn().unwrap();
     let h = turn.put_message(&Value::set()).unwrap();
     let heap = turn.heap();

@@ -12,7 +12,7 @@ use crate::{Error, Segment, Turn, Value, value};
 
 fn segment() -> Segment {
     let size = if cfg!(miri) { 64 << 10 } else { 256 << 10 };
-    Segment::options().size(size).create_in_memory().unwrap()
+    crate::test_segment(size)
 }
 
 /// The root namespace's contents, or `None` if it does not exist.
