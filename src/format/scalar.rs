@@ -1,4 +1,4 @@
-//! The scalar kinds with a block of their own (FORMAT.md §7.4): big int,
+//! The scalar kinds with a block of their own (FORMAT.md §7.3): big int,
 //! complex, decimal and the datetime family. All are immutable, written
 //! once; reading one checks every field (a peer may have written anything),
 //! and the validator runs the same reader.
