@@ -39,6 +39,7 @@ mod error;
 mod format;
 mod os;
 mod queue;
+mod scalar;
 mod segment;
 mod segment_api;
 mod turn;
@@ -49,6 +50,10 @@ pub use alloc::Stats;
 pub use error::Error;
 pub use format::recover::Recovery;
 pub use format::validate::Report;
+pub use scalar::{
+    BigInt, BigIntRef, BigUint, Date, DateTime, Decimal, DecimalKind, DecimalRef, Sign, Time,
+    TimeDelta, UtcOffset,
+};
 pub use segment::{Handle, Segment, SegmentOptions};
 pub use turn::Turn;
 #[cfg(feature = "serde")]

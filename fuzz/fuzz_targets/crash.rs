@@ -78,7 +78,9 @@ fn run(turn: &mut Turn<'_>, list: Handle, dict: Handle, op: &Op) -> Result<(), E
     let len = turn.list_mut(list)?.len();
     match op {
         Op::Push(it) => turn.list_mut(list)?.push(it.value()),
-        Op::Insert(i, it) => turn.list_mut(list)?.insert(*i as usize % (len + 1), it.value()),
+        Op::Insert(i, it) => turn
+            .list_mut(list)?
+            .insert(*i as usize % (len + 1), it.value()),
         Op::Remove(i) if len > 0 => turn.list_mut(list)?.remove(*i as usize % len).map(drop),
         Op::Set(i, it) if len > 0 => turn.list_mut(list)?.set(*i as usize % len, it.value()),
         Op::Extend(items) => turn.list_mut(list)?.extend(items.iter().map(Item::value)),
@@ -88,7 +90,10 @@ fn run(turn: &mut Turn<'_>, list: Handle, dict: Handle, op: &Op) -> Result<(), E
             .dict_mut(dict)?
             .insert(Value::Int(*k as i64), it.value())
             .map(drop),
-        Op::DictRemove(k) => turn.dict_mut(dict)?.remove(&Value::Int(*k as i64)).map(drop),
+        Op::DictRemove(k) => turn
+            .dict_mut(dict)?
+            .remove(&Value::Int(*k as i64))
+            .map(drop),
         Op::DictClear => turn.dict_mut(dict)?.clear(),
         Op::Put(it) => turn.put_message(&it.value()).map(drop),
         Op::Take => match turn.take_message()? {
@@ -124,7 +129,11 @@ fn observe(turn: &mut Turn<'_>, list: Handle, dict: Handle) -> Model {
     for h in taken {
         turn.put_handle(h).unwrap();
     }
-    Model { list: l, dict, queue }
+    Model {
+        list: l,
+        dict,
+        queue,
+    }
 }
 
 fuzz_target!(|input: Vec<(Op, u8)>| {
@@ -178,7 +187,10 @@ fuzz_target!(|input: Vec<(Op, u8)>| {
             }
             Ok((Err(e), _)) => panic!("{op:?}: {e}"),
             Err(payload) => {
-                assert!(payload.is::<InjectedCrash>(), "a panic that was not injected");
+                assert!(
+                    payload.is::<InjectedCrash>(),
+                    "a panic that was not injected"
+                );
                 // Cut off at the crash point: wholly done or wholly undone.
                 if seen == after {
                     model = after;
@@ -187,7 +199,9 @@ fuzz_target!(|input: Vec<(Op, u8)>| {
                 }
             }
         }
-        let report = turn.validate().expect("the segment validates after recovery");
+        let report = turn
+            .validate()
+            .expect("the segment validates after recovery");
         assert_eq!(report.orphans, 0, "{report:?}");
     }
 });

@@ -55,7 +55,12 @@ fuzz_target!(|ops: Vec<Op>| {
         match op {
             Op::Push(it) => {
                 let r = turn.list_mut(list).unwrap().push(it.value());
-                if oom(&r) { failed_oom = true } else { r.unwrap(); l_model.push(it.value()) }
+                if oom(&r) {
+                    failed_oom = true
+                } else {
+                    r.unwrap();
+                    l_model.push(it.value())
+                }
             }
             Op::Pop => {
                 let r = turn.list_mut(list).unwrap().pop().unwrap();
@@ -66,14 +71,24 @@ fuzz_target!(|ops: Vec<Op>| {
                 let r = turn.list_mut(list).unwrap().set(i, it.value());
                 if i >= len {
                     assert!(matches!(r, Err(Error::IndexOutOfRange { .. })));
-                } else if oom(&r) { failed_oom = true } else { r.unwrap(); l_model[i] = it.value() }
+                } else if oom(&r) {
+                    failed_oom = true
+                } else {
+                    r.unwrap();
+                    l_model[i] = it.value()
+                }
             }
             Op::Insert(i, it) => {
                 let i = *i as usize % (len + 2);
                 let r = turn.list_mut(list).unwrap().insert(i, it.value());
                 if i > len {
                     assert!(matches!(r, Err(Error::IndexOutOfRange { .. })));
-                } else if oom(&r) { failed_oom = true } else { r.unwrap(); l_model.insert(i, it.value()) }
+                } else if oom(&r) {
+                    failed_oom = true
+                } else {
+                    r.unwrap();
+                    l_model.insert(i, it.value())
+                }
             }
             Op::Remove(i) => {
                 let i = *i as usize % (len + 1);
@@ -93,8 +108,13 @@ fuzz_target!(|ops: Vec<Op>| {
                 let i = *i as usize % (len + 1);
                 let mut l = turn.list_mut(list).unwrap();
                 match (l.int_mut(i), l_model.get_mut(i)) {
-                    (Ok(x), Some(Value::Int(m))) => { *x += 1; *m += 1 }
-                    (Err(Error::TypeMismatch { .. }), Some(v)) => assert!(!matches!(v, Value::Int(_))),
+                    (Ok(x), Some(Value::Int(m))) => {
+                        *x += 1;
+                        *m += 1
+                    }
+                    (Err(Error::TypeMismatch { .. }), Some(v)) => {
+                        assert!(!matches!(v, Value::Int(_)))
+                    }
                     (Err(Error::IndexOutOfRange { .. }), None) => {}
                     (r, m) => panic!("int_mut({i}) gave {r:?}, model {m:?}"),
                 }
@@ -104,27 +124,45 @@ fuzz_target!(|ops: Vec<Op>| {
                 l_model.reverse();
             }
             Op::DictInsert(k, it) => {
-                let r = turn.dict_mut(dict).unwrap().insert(Value::Int(*k as i64), it.value());
-                if oom(&r) { failed_oom = true } else {
+                let r = turn
+                    .dict_mut(dict)
+                    .unwrap()
+                    .insert(Value::Int(*k as i64), it.value());
+                if oom(&r) {
+                    failed_oom = true
+                } else {
                     assert_eq!(r.unwrap(), d_model.insert(*k, it.value()));
                 }
             }
             Op::DictRemove(k) => {
-                let r = turn.dict_mut(dict).unwrap().remove(&Value::Int(*k as i64)).unwrap();
+                let r = turn
+                    .dict_mut(dict)
+                    .unwrap()
+                    .remove(&Value::Int(*k as i64))
+                    .unwrap();
                 assert_eq!(r, d_model.remove(k));
             }
             Op::DictIncr(k) => {
                 let mut d = turn.dict_mut(dict).unwrap();
                 match (d.int_mut(&Value::Int(*k as i64)), d_model.get_mut(k)) {
-                    (Ok(x), Some(Value::Int(m))) => { *x += 1; *m += 1 }
-                    (Err(Error::TypeMismatch { .. }), Some(v)) => assert!(!matches!(v, Value::Int(_))),
+                    (Ok(x), Some(Value::Int(m))) => {
+                        *x += 1;
+                        *m += 1
+                    }
+                    (Err(Error::TypeMismatch { .. }), Some(v)) => {
+                        assert!(!matches!(v, Value::Int(_)))
+                    }
                     (Err(Error::KeyNotFound { .. }), None) => {}
                     (r, m) => panic!("dict int_mut({k}) gave {r:?}, model {m:?}"),
                 }
             }
             Op::Put(it) => {
                 let r = turn.put_message(&it.value());
-                if oom(&r) { failed_oom = true } else { q_model.push_back((r.unwrap(), it.value())) }
+                if oom(&r) {
+                    failed_oom = true
+                } else {
+                    q_model.push_back((r.unwrap(), it.value()))
+                }
             }
             Op::Take => {
                 let h = turn.take_message().unwrap();
@@ -147,14 +185,26 @@ fuzz_target!(|ops: Vec<Op>| {
                 "out of memory in {op:?} changed the space usage"
             );
         }
-        assert_eq!(turn.get(list).unwrap().to_value().unwrap(), Value::List(l_model.clone()));
+        assert_eq!(
+            turn.get(list).unwrap().to_value().unwrap(),
+            Value::List(l_model.clone())
+        );
         let d = turn.get(dict).unwrap().as_dict().unwrap();
         assert_eq!(d.len(), d_model.len());
         for (k, v) in &d_model {
-            assert_eq!(&d.get(&Value::Int(*k as i64)).unwrap().unwrap().to_value().unwrap(), v);
+            assert_eq!(
+                &d.get(&Value::Int(*k as i64))
+                    .unwrap()
+                    .unwrap()
+                    .to_value()
+                    .unwrap(),
+                v
+            );
         }
         assert_eq!(turn.message_count(), q_model.len());
-        let report = turn.validate().expect("the segment validates after every step");
+        let report = turn
+            .validate()
+            .expect("the segment validates after every step");
         assert_eq!(report.orphans, 0);
     }
 });

@@ -16,8 +16,9 @@ use pyo3::types::{
 use shmheap::{Handle, Value, ValueRef};
 
 use crate::conn::Conn;
-use crate::errors::{Core, int_overflow};
+use crate::errors::Core;
 use crate::objects::{Obj, SharedByteArray, SharedDict, SharedList, SharedSet};
+use crate::scalars;
 
 /// Nesting limit of conversions (the core's own limit is 128 too).
 const MAX_DEPTH: u32 = 128;
@@ -41,7 +42,7 @@ fn from_py_at(obj: &Bound<'_, PyAny>, depth: u32) -> PyResult<Value> {
     if let Ok(i) = obj.cast::<PyInt>() {
         return match i.extract::<i64>() {
             Ok(v) => Ok(Value::Int(v)),
-            Err(_) => Err(int_overflow()),
+            Err(_) => scalars::big_int(i),
         };
     }
     if let Ok(f) = obj.cast::<PyFloat>() {
@@ -81,9 +82,13 @@ fn from_py_at(obj: &Bound<'_, PyAny>, depth: u32) -> PyResult<Value> {
     if let Some(o) = Obj::of(obj) {
         return o.copy_out(py);
     }
+    if let Some(v) = scalars::from_py(obj)? {
+        return Ok(v);
+    }
     Err(PyTypeError::new_err(format!(
-        "shmheap cannot store a value of type '{}' (supported: None, bool, int, float, str, \
-         bytes, bytearray, tuple, list, dict, set, frozenset and shared objects)",
+        "shmheap cannot store a value of type '{}' (supported: None, bool, int, float, complex, \
+         str, bytes, bytearray, tuple, list, dict, set, frozenset, decimal.Decimal, \
+         datetime.datetime/date/time/timedelta and shared objects)",
         obj.get_type().qualname()?
     )))
 }
@@ -140,6 +145,13 @@ pub(crate) fn to_py(
             PyFrozenSet::new(py, items)?.into_any().unbind()
         }
         ValueRef::Set(s) => SharedSet::wrap(py, conn, handle(py, s.handle())?)?,
+        v @ (ValueRef::BigInt(_)
+        | ValueRef::Complex { .. }
+        | ValueRef::Decimal(_)
+        | ValueRef::DateTime(_)
+        | ValueRef::Date(_)
+        | ValueRef::Time(_)
+        | ValueRef::TimeDelta(_)) => value_to_py(py, &v.to_value().py(py)?)?,
         ValueRef::Typed(_) => {
             return Err(PyTypeError::new_err(
                 "a typed snapshot (an rkyv archive of a Rust type) cannot be read from Python",
@@ -176,12 +188,15 @@ pub(crate) fn value_to_py(py: Python<'_>, v: &Value) -> PyResult<Py<PyAny>> {
         }
         Value::Set(s) => PySet::new(py, many(s)?)?.into_any().unbind(),
         Value::FrozenSet(s) => PyFrozenSet::new(py, many(s)?)?.into_any().unbind(),
-        _ => {
-            return Err(PyTypeError::new_err(format!(
-                "a {} value cannot be read from Python",
-                v.type_name()
-            )));
-        }
+        v => match scalars::to_py(py, v)? {
+            Some(o) => o,
+            None => {
+                return Err(PyTypeError::new_err(format!(
+                    "a {} value cannot be read from Python",
+                    v.type_name()
+                )));
+            }
+        },
     })
 }
 

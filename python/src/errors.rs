@@ -5,9 +5,7 @@
 //! `FileExistsError`, `Timeout` a `TimeoutError`, ...), which
 //! `create_exception!` cannot express.
 
-use pyo3::exceptions::{
-    PyIndexError, PyKeyError, PyOverflowError, PyRecursionError, PyTypeError, PyValueError,
-};
+use pyo3::exceptions::{PyIndexError, PyKeyError, PyRecursionError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyModule, PyType};
@@ -75,13 +73,6 @@ pub(crate) fn to_py(py: Python<'_>, e: Error) -> PyErr {
         }
         _ => exc(py, "Error", msg),
     }
-}
-
-/// `OverflowError` for a Python int that does not fit the segment's int64.
-pub(crate) fn int_overflow() -> PyErr {
-    PyOverflowError::new_err(
-        "int does not fit in 64 bits: shmheap stores ints as int64 (big ints are not supported yet)",
-    )
 }
 
 /// Result of a core call, turned into a `PyResult`.

@@ -14,6 +14,7 @@ mod dict;
 mod errors;
 mod list;
 mod objects;
+mod scalars;
 mod segment;
 mod set;
 

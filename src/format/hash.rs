@@ -10,6 +10,9 @@
 //! deliberate flooding is out of scope: processes sharing a segment trust
 //! each other.
 
+use crate::scalar::real::HashForm;
+use crate::scalar::{Date, DateTime, Time, TimeDelta};
+
 const K: u64 = 0x9E37_79B9_7F4A_7C15;
 
 /// splitmix64's finaliser.
@@ -92,6 +95,63 @@ pub(crate) fn combine(items: impl Iterator<Item = u64>, ordered: bool) -> u64 {
         }
     }
     mix(h ^ n)
+}
+
+/// Hash of a number of any kind from its canonical form (an integer in
+/// i64 range as [`int`], a value that is exactly an f64 as [`float`], any
+/// other as its residue); `None` for a signalling NaN.
+pub(crate) fn real(form: HashForm) -> Option<u64> {
+    Some(match form {
+        HashForm::Int(i) => int(i),
+        HashForm::Float(f) => float(f),
+        HashForm::Exact(neg, r) => mix(r ^ (neg as u64) << 63 ^ 0x6578_6163_7400_0000),
+        HashForm::Unhashable => return None,
+    })
+}
+
+/// Hash of a complex number: its real part's when `im == 0` (as Python's
+/// `complex(x, 0) == x`).
+pub(crate) fn complex(re: f64, im: f64) -> u64 {
+    if im == 0.0 {
+        float(re)
+    } else {
+        mix(float(re) ^ float(im).rotate_left(32) ^ 0x636f_6d70_6c78_0000)
+    }
+}
+
+/// Hash of a date (by its ordinal).
+pub(crate) fn date(d: &Date) -> u64 {
+    mix(d.ordinal() as u64 ^ 0x6461_7465_0000_0000)
+}
+
+/// Hash of a datetime: the wall time if naive, the UTC instant if aware
+/// (so equal aware datetimes at different offsets hash equal).
+pub(crate) fn datetime(dt: &DateTime) -> u64 {
+    let (aware, t) = dt.key();
+    mix(t as u64
+        ^ if aware {
+            0x6474_7a00_0000_0000
+        } else {
+            0x6474_0000_0000_0000
+        })
+}
+
+/// Hash of a time of day (aware: wall time less the offset; `fold` takes
+/// no part).
+pub(crate) fn time(t: &Time) -> u64 {
+    let (aware, us) = t.key();
+    mix(us as u64
+        ^ if aware {
+            0x746d_7a00_0000_0000
+        } else {
+            0x746d_0000_0000_0000
+        })
+}
+
+/// Hash of a timedelta (by its total microseconds, an i128).
+pub(crate) fn timedelta(d: &TimeDelta) -> u64 {
+    let us = d.total_micros();
+    mix(mix(us as u64 ^ 0x7464_0000_0000_0000) ^ (us >> 64) as u64)
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 
 use super::chunks::chunk_cap;
 use super::hashed::{DELETED, E_KEY, E_VALUE, EMPTY, HASH_PAYLOAD, HashLayout};
+use super::scalar;
 use super::{
     K_HASH_CHUNK, K_HASH_INDEX, K_LIST_TABLE, SEQ_SLOTS, Slot, T_BOOL, T_BYTES, T_FLOAT,
     T_FROZENSET, T_INT, T_NONE, T_STR, T_TUPLE, hash, payload, type_name,
@@ -31,24 +32,28 @@ pub(crate) fn slot_hash(heap: &Heap, s: Slot, depth: u32) -> Result<Option<u64>,
         return Err(Error::corrupt(s.payload, "key nests too deep"));
     }
     let m = heap.mem;
+    // The key's block, which must be of kind `tag`, and its payload bytes.
+    let block = |tag: u8| -> Result<(Offset, u64), Error> {
+        let b = Offset::new(s.payload);
+        let (size, _, kind) = heap.live(b)?;
+        if kind != tag {
+            return Err(Error::corrupt(
+                b.get(),
+                format!(
+                    "key slot says {} but block is {}",
+                    type_name(tag),
+                    type_name(kind)
+                ),
+            ));
+        }
+        Ok((b, size - crate::alloc::HDR))
+    };
     Ok(Some(match s.tag {
         T_NONE => hash::NONE,
         T_BOOL | T_INT => hash::int(s.payload as i64),
         T_FLOAT => hash::float(f64::from_bits(s.payload)),
         tag @ (T_STR | T_BYTES | T_TUPLE | T_FROZENSET) => {
-            let b = Offset::new(s.payload);
-            let (size, _, kind) = heap.live(b)?;
-            if kind != tag {
-                return Err(Error::corrupt(
-                    b.get(),
-                    format!(
-                        "key slot says {} but block is {}",
-                        type_name(tag),
-                        type_name(kind)
-                    ),
-                ));
-            }
-            let room = size - crate::alloc::HDR;
+            let (b, room) = block(tag)?;
             let len = m.u64(payload(b))?;
             if matches!(tag, T_STR | T_BYTES) {
                 if len > room - 8 {
@@ -76,6 +81,13 @@ pub(crate) fn slot_hash(heap: &Heap, s: Slot, depth: u32) -> Result<Option<u64>,
                 }
                 hash::combine(hs.into_iter(), tag == T_TUPLE)
             }
+        }
+        tag if scalar::is_scalar_kind(tag) => {
+            let (b, room) = block(tag)?;
+            // SAFETY: the validator and the writers hold the turn; the
+            // view dies in this statement.
+            let v = unsafe { scalar::read(heap, b, tag, room)? };
+            return Ok(scalar::scalar_hash(&v));
         }
         _ => return Ok(None),
     }))

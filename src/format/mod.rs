@@ -10,6 +10,7 @@ pub(crate) mod hashed;
 pub(crate) mod hashed_check;
 pub(crate) mod list;
 pub(crate) mod recover;
+pub(crate) mod scalar;
 pub(crate) mod slot;
 pub(crate) mod typed;
 pub(crate) mod validate;
@@ -141,7 +142,8 @@ pub(crate) const SEQ_SLOTS: u64 = HDR + 16;
 /// depth cannot overflow the stack).
 pub(crate) fn free_object(heap: &Heap, b: Offset) -> Result<(), Error> {
     // Leaves (the common case) need no stack.
-    if matches!(heap.live(b)?.2, T_STR | T_BYTES | T_TYPED) {
+    let kind = heap.live(b)?.2;
+    if matches!(kind, T_STR | T_BYTES | T_TYPED) || scalar::is_scalar_kind(kind) {
         return heap.free(b);
     }
     let mut stack = vec![b];

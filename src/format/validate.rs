@@ -157,6 +157,11 @@ impl Walk<'_> {
                 }
             }
             T_DICT | T_SET => super::hashed_check::check(self.heap, b, kind, cap, self)?,
+            k if super::scalar::is_scalar_kind(k) => {
+                // SAFETY: the validator runs inside a turn; the views die
+                // in this statement.
+                unsafe { super::scalar::read(self.heap, b, k, cap)? };
+            }
             T_LIST => {
                 if cap < 32 || m.u64(payload(b).add(24))? != 0 {
                     return Err(Error::corrupt(o, "list header malformed"));

@@ -656,6 +656,14 @@ impl<'t> Source<'t> for ValueRef<'t> {
                 len: d.len(),
             },
             ValueRef::Typed(_) => Node::Other("typed snapshot"),
+            // No serde data model type holds these exactly: refused by name.
+            ValueRef::BigInt(_)
+            | ValueRef::Complex { .. }
+            | ValueRef::Decimal(_)
+            | ValueRef::DateTime(_)
+            | ValueRef::Date(_)
+            | ValueRef::Time(_)
+            | ValueRef::TimeDelta(_) => Node::Other(self.type_name()),
         }
     }
 }
@@ -706,6 +714,13 @@ impl<'a> Source<'a> for &'a Value {
                 len: d.len(),
             },
             Value::Typed(_) => Node::Other("typed snapshot"),
+            Value::BigInt(_)
+            | Value::Complex { .. }
+            | Value::Decimal(_)
+            | Value::DateTime(_)
+            | Value::Date(_)
+            | Value::Time(_)
+            | Value::TimeDelta(_) => Node::Other(self.type_name()),
         }
     }
 }

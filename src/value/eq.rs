@@ -4,7 +4,12 @@
 
 use super::{Value, ValueRef};
 use crate::Error;
+use std::borrow::Cow;
+use std::cmp::Ordering;
+
 use crate::format::hash;
+use crate::scalar::real::{self, Real};
+use crate::scalar::{BigInt, Date, DateTime, Decimal, Time, TimeDelta, cmp_keys};
 
 /// Deepest nesting that writing, copying out and comparing follow (as
 /// serde_json's limit: recursion stays far from the end of a 2 MiB thread
@@ -12,16 +17,32 @@ use crate::format::hash;
 pub(crate) const MAX_DEPTH: u32 = 128;
 
 /// A number, for cross-type comparison (`bool` counts as an int).
-#[derive(Clone, Copy)]
-pub(crate) enum Num {
+#[derive(Clone)]
+pub(crate) enum Num<'a> {
     I(i64),
     F(f64),
+    Big(Cow<'a, BigInt>),
+    Dec(Cow<'a, Decimal>),
+    C(f64, f64),
+}
+
+impl Num<'_> {
+    /// The real number this is; `None` for a complex number.
+    fn real(&self) -> Option<Real<'_>> {
+        Some(match self {
+            Num::I(i) => Real::Int(*i),
+            Num::F(f) => Real::Float(*f),
+            Num::Big(b) => Real::Big(Cow::Borrowed(b)),
+            Num::Dec(d) => Real::Dec(Cow::Borrowed(d)),
+            Num::C(..) => return None,
+        })
+    }
 }
 
 /// What a value is, as far as comparison and hashing care.
 pub(crate) enum Shape<'a> {
     None,
-    Num(Num),
+    Num(Num<'a>),
     Str(&'a str),
     Bytes(&'a [u8]),
     Tuple(usize),
@@ -30,6 +51,10 @@ pub(crate) enum Shape<'a> {
     Dict(usize),
     /// A typed snapshot: fingerprint and archive bytes (equal iff both are).
     Typed(u64, &'a [u8]),
+    DateTime(DateTime),
+    Date(Date),
+    Time(Time),
+    TimeDelta(TimeDelta),
 }
 
 /// A value that can be compared like Python's: `&Value` or `ValueRef`.
@@ -74,6 +99,13 @@ impl Py for &Value {
             Value::Set(v) | Value::FrozenSet(v) => Shape::Set(v.len()),
             Value::Dict(v) => Shape::Dict(v.len()),
             Value::Typed(t) => Shape::Typed(t.fingerprint, &t.bytes),
+            Value::BigInt(b) => Shape::Num(Num::Big(Cow::Borrowed(b))),
+            Value::Decimal(d) => Shape::Num(Num::Dec(Cow::Borrowed(d))),
+            Value::Complex { re, im } => Shape::Num(Num::C(*re, *im)),
+            Value::DateTime(v) => Shape::DateTime(*v),
+            Value::Date(v) => Shape::Date(*v),
+            Value::Time(v) => Shape::Time(*v),
+            Value::TimeDelta(v) => Shape::TimeDelta(*v),
         }
     }
     fn item(self, i: usize) -> Result<Self, Error> {
@@ -154,6 +186,13 @@ impl<'t> Py for ValueRef<'t> {
             ValueRef::Dict(d) => Shape::Dict(d.len()),
             // An archive that cannot be read compares unequal to everything.
             ValueRef::Typed(t) => Shape::Typed(t.fingerprint(), t.as_bytes().unwrap_or(&[])),
+            ValueRef::BigInt(r) => Shape::Num(Num::Big(Cow::Owned(r.to_bigint()))),
+            ValueRef::Decimal(r) => Shape::Num(Num::Dec(Cow::Owned(r.to_decimal()))),
+            ValueRef::Complex { re, im } => Shape::Num(Num::C(re, im)),
+            ValueRef::DateTime(v) => Shape::DateTime(v),
+            ValueRef::Date(v) => Shape::Date(v),
+            ValueRef::Time(v) => Shape::Time(v),
+            ValueRef::TimeDelta(v) => Shape::TimeDelta(v),
         }
     }
     fn item(self, i: usize) -> Result<Self, Error> {
@@ -212,13 +251,20 @@ fn deeper(depth: u32) -> Result<u32, Error> {
     }
 }
 
-pub(crate) fn num_eq(a: Num, b: Num) -> bool {
+pub(crate) fn num_eq(a: &Num<'_>, b: &Num<'_>) -> bool {
     match (a, b) {
         (Num::I(x), Num::I(y)) => x == y,
         (Num::F(x), Num::F(y)) => x == y,
         (Num::I(i), Num::F(f)) | (Num::F(f), Num::I(i)) => {
-            f.fract() == 0.0 && (-hash::I64_BOUND..hash::I64_BOUND).contains(&f) && f as i64 == i
+            f.fract() == 0.0 && (-hash::I64_BOUND..hash::I64_BOUND).contains(f) && *f as i64 == *i
         }
+        (Num::C(r, i), Num::C(r2, i2)) => r == r2 && i == i2,
+        // complex(x, 0) == x
+        (Num::C(re, im), x) | (x, Num::C(re, im)) => *im == 0.0 && num_eq(&Num::F(*re), x),
+        _ => match (a.real(), b.real()) {
+            (Some(x), Some(y)) => real::cmp(&x, &y) == Some(Ordering::Equal),
+            _ => false,
+        },
     }
 }
 
@@ -250,13 +296,24 @@ fn float_lt_int(f: f64, i: i64) -> bool {
     }
 }
 
-fn num_lt(a: Num, b: Num) -> bool {
-    match (a, b) {
+/// `a < b` for numbers; complex numbers are unordered (Python's
+/// `TypeError`), a NaN is less than nothing.
+fn num_lt(a: &Num<'_>, b: &Num<'_>) -> Result<bool, Error> {
+    Ok(match (a, b) {
         (Num::I(x), Num::I(y)) => x < y,
         (Num::F(x), Num::F(y)) => x < y,
-        (Num::I(i), Num::F(f)) => int_lt_float(i, f),
-        (Num::F(f), Num::I(i)) => float_lt_int(f, i),
-    }
+        (Num::I(i), Num::F(f)) => int_lt_float(*i, *f),
+        (Num::F(f), Num::I(i)) => float_lt_int(*f, *i),
+        _ => match (a.real(), b.real()) {
+            (Some(x), Some(y)) => real::cmp(&x, &y) == Some(Ordering::Less),
+            _ => {
+                return Err(Error::TypeMismatch {
+                    expected: "a real number (complex numbers are unordered)",
+                    found: "complex",
+                });
+            }
+        },
+    })
 }
 
 /// `a == b` under Python's rules (`1 == 1.0 == True`, `b"a" ==
@@ -265,8 +322,12 @@ pub(crate) fn eq<A: Py, B: Py>(a: A, b: B, depth: u32) -> Result<bool, Error> {
     let d = deeper(depth)?;
     Ok(match (a.view(), b.view()) {
         (Shape::None, Shape::None) => true,
-        (Shape::Num(x), Shape::Num(y)) => num_eq(x, y),
+        (Shape::Num(x), Shape::Num(y)) => num_eq(&x, &y),
         (Shape::Str(x), Shape::Str(y)) => x == y,
+        (Shape::DateTime(x), Shape::DateTime(y)) => x.key() == y.key(),
+        (Shape::Date(x), Shape::Date(y)) => x == y,
+        (Shape::Time(x), Shape::Time(y)) => x.key() == y.key(),
+        (Shape::TimeDelta(x), Shape::TimeDelta(y)) => x == y,
         (Shape::Bytes(x), Shape::Bytes(y)) => x == y,
         (Shape::Typed(f, x), Shape::Typed(g, y)) => f == g && x == y,
         (Shape::Tuple(n), Shape::Tuple(m)) | (Shape::List(n), Shape::List(m)) => {
@@ -321,14 +382,32 @@ fn included<X: Py, Y: Py>(x: X, y: Y, values: bool, depth: u32) -> Result<bool, 
     })
 }
 
+/// `Less` from an ordering of datetimes or times; `None` (naive against
+/// aware) is Python's `TypeError`.
+fn aware_lt(o: Option<Ordering>, what: &'static str) -> Result<bool, Error> {
+    match o {
+        Some(o) => Ok(o == Ordering::Less),
+        None => Err(Error::TypeMismatch {
+            expected: what,
+            found: "a naive and an aware value (unordered)",
+        }),
+    }
+}
+
 /// `a < b` under Python's rules: numbers across int/float/bool, str, bytes,
 /// and tuples and lists lexicographically; anything else is
 /// [`Error::TypeMismatch`] (Python's `TypeError`).
 pub(crate) fn lt<A: Py, B: Py>(a: A, b: B, depth: u32) -> Result<bool, Error> {
     let d = deeper(depth)?;
     Ok(match (a.view(), b.view()) {
-        (Shape::Num(x), Shape::Num(y)) => num_lt(x, y),
+        (Shape::Num(x), Shape::Num(y)) => num_lt(&x, &y)?,
         (Shape::Str(x), Shape::Str(y)) => x < y,
+        (Shape::Date(x), Shape::Date(y)) => x < y,
+        (Shape::TimeDelta(x), Shape::TimeDelta(y)) => x < y,
+        (Shape::DateTime(x), Shape::DateTime(y)) => {
+            aware_lt(cmp_keys(x.key(), y.key()), "datetime")?
+        }
+        (Shape::Time(x), Shape::Time(y)) => aware_lt(cmp_keys(x.key(), y.key()), "time")?,
         (Shape::Bytes(x), Shape::Bytes(y)) => x < y,
         (Shape::Tuple(n), Shape::Tuple(m)) | (Shape::List(n), Shape::List(m)) => {
             for i in 0..n.min(m) {
@@ -361,6 +440,17 @@ pub(crate) fn hash<P: Py>(v: P, depth: u32) -> Result<u64, Error> {
         Shape::None => hash::NONE,
         Shape::Num(Num::I(i)) => hash::int(i),
         Shape::Num(Num::F(f)) => hash::float(f),
+        Shape::Num(Num::C(re, im)) => hash::complex(re, im),
+        Shape::Num(n) => {
+            let r = n.real().expect("a real number");
+            hash::real(real::hash_form(&r)).ok_or(Error::Unhashable {
+                kind: "Decimal (signalling NaN)",
+            })?
+        }
+        Shape::DateTime(x) => hash::datetime(&x),
+        Shape::Date(x) => hash::date(&x),
+        Shape::Time(x) => hash::time(&x),
+        Shape::TimeDelta(x) => hash::timedelta(&x),
         Shape::Str(s) => hash::str(s),
         Shape::Bytes(b) if v.type_name() == "bytes" => hash::bytes(b),
         Shape::Tuple(n) => {

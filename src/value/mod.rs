@@ -56,6 +56,30 @@ pub enum Value {
     /// A typed snapshot: the rkyv archive of a Rust value and the
     /// fingerprint of its type (see [`TypedValue`]).
     Typed(TypedValue),
+    /// An integer outside int64 (Python's `int` beyond 64 bits). Written
+    /// normalised: one that fits in i64 is stored (and read back) as
+    /// [`Value::Int`]; either compares and hashes equal to the other.
+    BigInt(crate::BigInt),
+    /// A complex number (Python's `complex`; equal to a real number when
+    /// `im == 0`).
+    Complex {
+        /// The real part.
+        re: f64,
+        /// The imaginary part.
+        im: f64,
+    },
+    /// Python's `decimal.Decimal`, exact (compares by value with every
+    /// number: `Decimal('1.0') == 1`, `Decimal('0.1') != 0.1`).
+    Decimal(crate::Decimal),
+    /// A datetime, naive or with a fixed UTC offset (naive and aware ones
+    /// are never equal; aware ones compare by instant).
+    DateTime(crate::DateTime),
+    /// A date (never equal to a datetime).
+    Date(crate::Date),
+    /// A time of day, with an optional UTC offset.
+    Time(crate::Time),
+    /// A duration (Python's `timedelta`).
+    TimeDelta(crate::TimeDelta),
 }
 
 /// An owned rkyv archive of a Rust value, tagged with its type's
@@ -120,6 +144,28 @@ impl Value {
             Value::Set(_) => "set",
             Value::FrozenSet(_) => "frozenset",
             Value::Typed(_) => "typed",
+            Value::BigInt(_) => "int",
+            Value::Complex { .. } => "complex",
+            Value::Decimal(_) => "Decimal",
+            Value::DateTime(_) => "datetime",
+            Value::Date(_) => "date",
+            Value::Time(_) => "time",
+            Value::TimeDelta(_) => "timedelta",
+        }
+    }
+
+    /// The complex number `re + im·j`.
+    pub fn complex(re: f64, im: f64) -> Value {
+        Value::Complex { re, im }
+    }
+
+    /// An integer of any size: [`Value::Int`] if it fits in i64, else
+    /// [`Value::BigInt`] (the form a segment gives back).
+    pub fn int(v: impl Into<crate::BigInt>) -> Value {
+        let v = v.into();
+        match i64::try_from(&v) {
+            Ok(i) => Value::Int(i),
+            Err(_) => Value::BigInt(v),
         }
     }
 }
@@ -144,6 +190,27 @@ macro_rules! from_int {
     )*};
 }
 from_int!(i8, i16, i32, i64, u8, u16, u32);
+macro_rules! from_wide_int {
+    ($($t:ty),*) => {$(
+        /// An int if it fits in i64, else a big int.
+        impl From<$t> for Value {
+            fn from(v: $t) -> Value {
+                Value::int(v)
+            }
+        }
+    )*};
+}
+from_wide_int!(u64, i128, u128, crate::BigInt, crate::BigUint);
+macro_rules! from_scalar {
+    ($($t:ident),*) => {$(
+        impl From<crate::$t> for Value {
+            fn from(v: crate::$t) -> Value {
+                Value::$t(v)
+            }
+        }
+    )*};
+}
+from_scalar!(Decimal, DateTime, Date, Time, TimeDelta);
 impl From<f64> for Value {
     fn from(v: f64) -> Value {
         Value::Float(v)
@@ -325,3 +392,5 @@ mod dict_tests;
 mod list_tests;
 #[cfg(test)]
 mod oom_tests;
+#[cfg(test)]
+mod scalar_tests;

@@ -8,11 +8,13 @@ use crate::Error;
 use crate::alloc::Heap;
 use crate::format::bytearray::ByteArrayLayout;
 use crate::format::list::ListLayout;
+use crate::format::scalar::{self, Scalar};
 use crate::format::typed::TypedLayout;
 use crate::format::{
     SEQ_SLOTS, Slot, T_BOOL, T_BYTEARRAY, T_BYTES, T_DICT, T_FLOAT, T_FROZENSET, T_INT, T_LIST,
     T_NONE, T_SET, T_STR, T_TUPLE, T_TYPED, payload, type_name,
 };
+use crate::scalar::{BigInt, BigIntRef, Date, DateTime, Decimal, DecimalRef, Time, TimeDelta};
 use crate::segment::Offset;
 
 /// A value in a segment, borrowed for the turn `'t`: scalars by value,
@@ -43,6 +45,25 @@ pub enum ValueRef<'t> {
     Set(SetRef<'t>),
     /// A typed snapshot (read it with [`ValueRef::as_archived`]).
     Typed(TypedRef<'t>),
+    /// An integer outside int64, in place.
+    BigInt(BigIntRef<'t>),
+    /// A complex number.
+    Complex {
+        /// The real part.
+        re: f64,
+        /// The imaginary part.
+        im: f64,
+    },
+    /// A decimal, in place.
+    Decimal(DecimalRef<'t>),
+    /// A datetime.
+    DateTime(DateTime),
+    /// A date.
+    Date(Date),
+    /// A time of day.
+    Time(Time),
+    /// A duration.
+    TimeDelta(TimeDelta),
 }
 
 fn mismatch<T>(expected: &'static str, found: &ValueRef<'_>) -> Result<T, Error> {
@@ -133,6 +154,18 @@ impl<'t> ValueRef<'t> {
                     _t: PhantomData,
                 })
             }
+            k if scalar::is_scalar_kind(k) => {
+                // SAFETY: forwarded contract of `from_slot`.
+                match unsafe { scalar::read(&heap, b, k, cap)? } {
+                    Scalar::BigInt(r) => ValueRef::BigInt(r),
+                    Scalar::Complex(re, im) => ValueRef::Complex { re, im },
+                    Scalar::Decimal(r) => ValueRef::Decimal(r),
+                    Scalar::DateTime(v) => ValueRef::DateTime(v),
+                    Scalar::Date(v) => ValueRef::Date(v),
+                    Scalar::Time(v) => ValueRef::Time(v),
+                    Scalar::TimeDelta(v) => ValueRef::TimeDelta(v),
+                }
+            }
             T_LIST => ValueRef::List(ListRef {
                 heap,
                 l: ListLayout::read(&heap, b)?,
@@ -163,6 +196,13 @@ impl<'t> ValueRef<'t> {
             ValueRef::Set(s) if s.is_frozen() => "frozenset",
             ValueRef::Set(_) => "set",
             ValueRef::Typed(_) => "typed",
+            ValueRef::BigInt(_) => "int",
+            ValueRef::Complex { .. } => "complex",
+            ValueRef::Decimal(_) => "Decimal",
+            ValueRef::DateTime(_) => "datetime",
+            ValueRef::Date(_) => "date",
+            ValueRef::Time(_) => "time",
+            ValueRef::TimeDelta(_) => "timedelta",
         }
     }
 
@@ -215,6 +255,67 @@ impl<'t> ValueRef<'t> {
         }
     }
 
+    /// The integer, of any size (ints and bools too).
+    pub fn as_bigint(&self) -> Result<BigInt, Error> {
+        match *self {
+            ValueRef::BigInt(r) => Ok(r.to_bigint()),
+            ValueRef::Int(i) => Ok(i.into()),
+            ValueRef::Bool(b) => Ok((b as i64).into()),
+            _ => mismatch("int", self),
+        }
+    }
+
+    /// The complex number as `(re, im)` (ints and floats convert, with
+    /// `im == 0`).
+    pub fn as_complex(&self) -> Result<(f64, f64), Error> {
+        match *self {
+            ValueRef::Complex { re, im } => Ok((re, im)),
+            ValueRef::Float(f) => Ok((f, 0.0)),
+            ValueRef::Int(i) => Ok((i as f64, 0.0)),
+            _ => mismatch("complex", self),
+        }
+    }
+
+    /// The decimal, copied out.
+    pub fn as_decimal(&self) -> Result<Decimal, Error> {
+        match *self {
+            ValueRef::Decimal(r) => Ok(r.to_decimal()),
+            _ => mismatch("Decimal", self),
+        }
+    }
+
+    /// The datetime.
+    pub fn as_datetime(&self) -> Result<DateTime, Error> {
+        match *self {
+            ValueRef::DateTime(v) => Ok(v),
+            _ => mismatch("datetime", self),
+        }
+    }
+
+    /// The date.
+    pub fn as_date(&self) -> Result<Date, Error> {
+        match *self {
+            ValueRef::Date(v) => Ok(v),
+            _ => mismatch("date", self),
+        }
+    }
+
+    /// The time of day.
+    pub fn as_time(&self) -> Result<Time, Error> {
+        match *self {
+            ValueRef::Time(v) => Ok(v),
+            _ => mismatch("time", self),
+        }
+    }
+
+    /// The duration.
+    pub fn as_timedelta(&self) -> Result<TimeDelta, Error> {
+        match *self {
+            ValueRef::TimeDelta(v) => Ok(v),
+            _ => mismatch("timedelta", self),
+        }
+    }
+
     /// The list view.
     pub fn as_list(&self) -> Result<ListRef<'t>, Error> {
         match *self {
@@ -262,6 +363,13 @@ impl<'t> ValueRef<'t> {
             ValueRef::Int(i) => Value::Int(*i),
             ValueRef::Float(f) => Value::Float(*f),
             ValueRef::Str(s) => Value::Str((*s).to_owned()),
+            ValueRef::BigInt(r) => Value::BigInt(r.to_bigint()),
+            ValueRef::Complex { re, im } => Value::Complex { re: *re, im: *im },
+            ValueRef::Decimal(r) => Value::Decimal(r.to_decimal()),
+            ValueRef::DateTime(v) => Value::DateTime(*v),
+            ValueRef::Date(v) => Value::Date(*v),
+            ValueRef::Time(v) => Value::Time(*v),
+            ValueRef::TimeDelta(v) => Value::TimeDelta(*v),
             ValueRef::Bytes(b) => Value::Bytes(b.to_vec()),
             ValueRef::ByteArray(b) => Value::ByteArray(b.to_vec()),
             ValueRef::Tuple(t) => Value::Tuple(

@@ -11,6 +11,7 @@ use crate::alloc::Heap;
 use crate::format::bytearray::ByteArrayLayout;
 use crate::format::hashed::HashLayout;
 use crate::format::list::ListLayout;
+use crate::format::scalar::{self, Fixed};
 use crate::format::typed::{TYPED_DATA, TypedLayout};
 use crate::format::{
     SEQ_SLOTS, Slot, T_BOOL, T_BYTEARRAY, T_BYTES, T_DICT, T_FLOAT, T_FROZENSET, T_INT, T_SET,
@@ -90,6 +91,13 @@ fn write_at(heap: &Heap, v: &Value, depth: u32) -> Result<Slot, Error> {
             Slot::ptr_to(T_DICT, write_hashed(heap, T_DICT, &items, d)?)
         }
         Value::List(items) => Slot::ptr_to(crate::format::T_LIST, write_list(heap, items, d)?),
+        Value::BigInt(v) => scalar::write_bigint(heap, v)?,
+        Value::Decimal(v) => scalar::write_decimal(heap, v)?,
+        Value::Complex { re, im } => scalar::write_fixed(heap, Fixed::Complex(*re, *im))?,
+        Value::DateTime(v) => scalar::write_fixed(heap, Fixed::DateTime(*v))?,
+        Value::Date(v) => scalar::write_fixed(heap, Fixed::Date(*v))?,
+        Value::Time(v) => scalar::write_fixed(heap, Fixed::Time(*v))?,
+        Value::TimeDelta(v) => scalar::write_fixed(heap, Fixed::TimeDelta(*v))?,
         Value::Typed(t) => {
             let b = TypedLayout::create(heap, t.fingerprint, t.root, t.bytes.len() as u64)?;
             heap.mem.write_bytes(b.add(TYPED_DATA), &t.bytes)?;
