@@ -140,6 +140,11 @@ pub(crate) fn to_py(
             PyFrozenSet::new(py, items)?.into_any().unbind()
         }
         ValueRef::Set(s) => SharedSet::wrap(py, conn, handle(py, s.handle())?)?,
+        ValueRef::Array(_) => {
+            return Err(PyTypeError::new_err(
+                "a numeric array cannot be read from Python yet",
+            ));
+        }
         ValueRef::Typed(_) => {
             return Err(PyTypeError::new_err(
                 "a typed snapshot (an rkyv archive of a Rust type) cannot be read from Python",

@@ -3,6 +3,7 @@
 //!
 //! `FORMAT.md` is the byte-level specification; this module is its code.
 
+pub(crate) mod array;
 pub(crate) mod bytearray;
 pub(crate) mod chunks;
 pub(crate) mod hash;
@@ -141,7 +142,7 @@ pub(crate) const SEQ_SLOTS: u64 = HDR + 16;
 /// depth cannot overflow the stack).
 pub(crate) fn free_object(heap: &Heap, b: Offset) -> Result<(), Error> {
     // Leaves (the common case) need no stack.
-    if matches!(heap.live(b)?.2, T_STR | T_BYTES | T_TYPED) {
+    if matches!(heap.live(b)?.2, T_STR | T_BYTES | T_TYPED | T_ARRAY) {
         return heap.free(b);
     }
     let mut stack = vec![b];

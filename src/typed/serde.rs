@@ -656,6 +656,7 @@ impl<'t> Source<'t> for ValueRef<'t> {
                 len: d.len(),
             },
             ValueRef::Typed(_) => Node::Other("typed snapshot"),
+            ValueRef::Array(_) => Node::Other("numeric array"),
         }
     }
 }
@@ -706,6 +707,7 @@ impl<'a> Source<'a> for &'a Value {
                 len: d.len(),
             },
             Value::Typed(_) => Node::Other("typed snapshot"),
+            Value::Array(_) => Node::Other("numeric array"),
         }
     }
 }

@@ -4,6 +4,7 @@
 
 use super::{Value, ValueRef};
 use crate::Error;
+use crate::format::array::Dtype;
 use crate::format::hash;
 
 /// Deepest nesting that writing, copying out and comparing follow (as
@@ -30,6 +31,9 @@ pub(crate) enum Shape<'a> {
     Dict(usize),
     /// A typed snapshot: fingerprint and archive bytes (equal iff both are).
     Typed(u64, &'a [u8]),
+    /// A numeric array: element type, shape and data (equal iff the type
+    /// and shape are and the elements are equal numbers).
+    Array(Dtype, &'a [usize], &'a [u8]),
 }
 
 /// A value that can be compared like Python's: `&Value` or `ValueRef`.
@@ -74,6 +78,7 @@ impl Py for &Value {
             Value::Set(v) | Value::FrozenSet(v) => Shape::Set(v.len()),
             Value::Dict(v) => Shape::Dict(v.len()),
             Value::Typed(t) => Shape::Typed(t.fingerprint, &t.bytes),
+            Value::Array(a) => Shape::Array(a.dtype, &a.shape, &a.data),
         }
     }
     fn item(self, i: usize) -> Result<Self, Error> {
@@ -154,6 +159,10 @@ impl<'t> Py for ValueRef<'t> {
             ValueRef::Dict(d) => Shape::Dict(d.len()),
             // An archive that cannot be read compares unequal to everything.
             ValueRef::Typed(t) => Shape::Typed(t.fingerprint(), t.as_bytes().unwrap_or(&[])),
+            // Its bounds were checked when the view was made; an error
+            // (never expected) leaves no data, which no shape matches
+            // but an empty one.
+            ValueRef::Array(a) => Shape::Array(a.dtype(), a.shape(), a.as_bytes().unwrap_or(&[])),
         }
     }
     fn item(self, i: usize) -> Result<Self, Error> {
@@ -269,6 +278,9 @@ pub(crate) fn eq<A: Py, B: Py>(a: A, b: B, depth: u32) -> Result<bool, Error> {
         (Shape::Str(x), Shape::Str(y)) => x == y,
         (Shape::Bytes(x), Shape::Bytes(y)) => x == y,
         (Shape::Typed(f, x), Shape::Typed(g, y)) => f == g && x == y,
+        (Shape::Array(d, s, x), Shape::Array(e, t, y)) => {
+            d == e && s == t && super::array::elements_eq(d, x, y)
+        }
         (Shape::Tuple(n), Shape::Tuple(m)) | (Shape::List(n), Shape::List(m)) => {
             if n != m {
                 return Ok(false);

@@ -1,5 +1,6 @@
 //! Owned values, the `value!` macro, and the views into a segment.
 
+mod array;
 mod bytes;
 mod dict;
 mod eq;
@@ -9,6 +10,7 @@ mod set;
 mod view;
 mod write;
 
+pub use array::{AnyArrayRef, Array, ArrayMut, ArrayRef, Element};
 pub use bytes::BytesMut;
 pub use dict::{DictIter, DictMut, DictRef};
 pub use list::ListMut;
@@ -56,6 +58,10 @@ pub enum Value {
     /// A typed snapshot: the rkyv archive of a Rust value and the
     /// fingerprint of its type (see [`TypedValue`]).
     Typed(TypedValue),
+    /// A numeric array (element type, shape, data; see [`Value::array`]):
+    /// written as a fixed-size shared array that [`crate::ArrayMut`]
+    /// changes in place.
+    Array(Array),
 }
 
 /// An owned rkyv archive of a Rust value, tagged with its type's
@@ -104,6 +110,15 @@ impl Value {
         Value::ByteArray(bytes.into())
     }
 
+    /// A numeric array of `shape` (C order) holding `data`, e.g.
+    /// `Value::array(&[2, 3], &[0.0f64; 6])?`. The shape's product must be
+    /// `data.len()` and it may have at most 32 dimensions, else
+    /// [`Error::InvalidArray`](crate::Error::InvalidArray) (a checked
+    /// constructor rather than a panic: shapes often come from outside).
+    pub fn array<T: Element>(shape: &[usize], data: &[T]) -> Result<Value, crate::Error> {
+        Array::new(shape, data).map(Value::Array)
+    }
+
     /// The Python name of this value's type.
     pub fn type_name(&self) -> &'static str {
         match self {
@@ -120,6 +135,7 @@ impl Value {
             Value::Set(_) => "set",
             Value::FrozenSet(_) => "frozenset",
             Value::Typed(_) => "typed",
+            Value::Array(_) => "array",
         }
     }
 }
@@ -319,6 +335,8 @@ mod tests {
     }
 }
 
+#[cfg(test)]
+mod array_tests;
 #[cfg(test)]
 mod dict_tests;
 #[cfg(test)]

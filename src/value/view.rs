@@ -3,15 +3,15 @@
 use std::marker::PhantomData;
 
 use super::eq::{MAX_DEPTH, eq};
-use super::{DictRef, SetRef, Value};
+use super::{AnyArrayRef, ArrayRef, DictRef, Element, SetRef, Value};
 use crate::Error;
 use crate::alloc::Heap;
 use crate::format::bytearray::ByteArrayLayout;
 use crate::format::list::ListLayout;
 use crate::format::typed::TypedLayout;
 use crate::format::{
-    SEQ_SLOTS, Slot, T_BOOL, T_BYTEARRAY, T_BYTES, T_DICT, T_FLOAT, T_FROZENSET, T_INT, T_LIST,
-    T_NONE, T_SET, T_STR, T_TUPLE, T_TYPED, payload, type_name,
+    SEQ_SLOTS, Slot, T_ARRAY, T_BOOL, T_BYTEARRAY, T_BYTES, T_DICT, T_FLOAT, T_FROZENSET, T_INT,
+    T_LIST, T_NONE, T_SET, T_STR, T_TUPLE, T_TYPED, payload, type_name,
 };
 use crate::segment::Offset;
 
@@ -43,6 +43,8 @@ pub enum ValueRef<'t> {
     Set(SetRef<'t>),
     /// A typed snapshot (read it with [`ValueRef::as_archived`]).
     Typed(TypedRef<'t>),
+    /// A numeric array (read it as `&[T]` with [`ValueRef::as_array`]).
+    Array(AnyArrayRef<'t>),
 }
 
 fn mismatch<T>(expected: &'static str, found: &ValueRef<'_>) -> Result<T, Error> {
@@ -133,6 +135,8 @@ impl<'t> ValueRef<'t> {
                     _t: PhantomData,
                 })
             }
+            // SAFETY: forwarded contract of `from_slot`.
+            T_ARRAY => ValueRef::Array(unsafe { AnyArrayRef::new(heap, b)? }),
             T_LIST => ValueRef::List(ListRef {
                 heap,
                 l: ListLayout::read(&heap, b)?,
@@ -163,6 +167,7 @@ impl<'t> ValueRef<'t> {
             ValueRef::Set(s) if s.is_frozen() => "frozenset",
             ValueRef::Set(_) => "set",
             ValueRef::Typed(_) => "typed",
+            ValueRef::Array(_) => "array",
         }
     }
 
@@ -247,6 +252,15 @@ impl<'t> ValueRef<'t> {
         }
     }
 
+    /// The numeric array's elements as `&[T]`, in place, with its shape;
+    /// [`Error::TypeMismatch`] if this is not an array of `T`.
+    pub fn as_array<T: Element>(&self) -> Result<ArrayRef<'t, T>, Error> {
+        match *self {
+            ValueRef::Array(a) => a.typed::<T>(),
+            _ => mismatch("array", self),
+        }
+    }
+
     /// Copies the value out of the segment.
     pub fn to_value(&self) -> Result<Value, Error> {
         self.copy_out(0)
@@ -290,6 +304,7 @@ impl<'t> ValueRef<'t> {
                     bytes,
                 })
             }
+            ValueRef::Array(a) => Value::Array(a.to_array()?),
             ValueRef::List(l) => Value::List(
                 l.iter()
                     .map(|v| v?.copy_out(depth + 1))
@@ -318,8 +333,8 @@ impl<'t> ValueRef<'t> {
         super::eq::lt(*self, *other, 0)
     }
 
-    /// The handle of the container this value is (a list, tuple, dict or
-    /// set): keep it across turns and reopen it with [`crate::Turn::get`] or
+    /// The handle of the container this value is (a list, tuple, dict,
+    /// set or array): keep it across turns and reopen it with [`crate::Turn::get`] or
     /// [`crate::Turn::list_mut`]. None for scalars, and for str, bytes and
     /// bytearray views (they are bare slices: ask their container, e.g.
     /// [`crate::ListMut::item_handle`]).
@@ -334,6 +349,7 @@ impl<'t> ValueRef<'t> {
             ValueRef::Dict(d) => Some((d.heap, d.b)),
             ValueRef::List(l) => Some((l.heap, l.l.b)),
             ValueRef::Typed(t) => Some((t.heap, t.b)),
+            ValueRef::Array(a) => Some((a.heap, a.b)),
             _ => None,
         }
     }
