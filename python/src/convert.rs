@@ -81,9 +81,15 @@ fn from_py_at(obj: &Bound<'_, PyAny>, depth: u32) -> PyResult<Value> {
     if let Some(o) = Obj::of(obj) {
         return o.copy_out(py);
     }
+    // numpy arrays, memoryview, array.array: a numeric array (bytes and
+    // bytearray, and shared bytearrays, were taken above as bytes).
+    if let Some(v) = crate::array::from_buffer(obj)? {
+        return Ok(v);
+    }
     Err(PyTypeError::new_err(format!(
         "shmheap cannot store a value of type '{}' (supported: None, bool, int, float, str, \
-         bytes, bytearray, tuple, list, dict, set, frozenset and shared objects)",
+         bytes, bytearray, tuple, list, dict, set, frozenset, numeric arrays (numpy, \
+         memoryview, array.array) and shared objects)",
         obj.get_type().qualname()?
     )))
 }
@@ -140,11 +146,7 @@ pub(crate) fn to_py(
             PyFrozenSet::new(py, items)?.into_any().unbind()
         }
         ValueRef::Set(s) => SharedSet::wrap(py, conn, handle(py, s.handle())?)?,
-        ValueRef::Array(_) => {
-            return Err(PyTypeError::new_err(
-                "a numeric array cannot be read from Python yet",
-            ));
-        }
+        ValueRef::Array(a) => crate::array::to_py(py, conn, a)?,
         ValueRef::Typed(_) => {
             return Err(PyTypeError::new_err(
                 "a typed snapshot (an rkyv archive of a Rust type) cannot be read from Python",
@@ -181,6 +183,7 @@ pub(crate) fn value_to_py(py: Python<'_>, v: &Value) -> PyResult<Py<PyAny>> {
         }
         Value::Set(s) => PySet::new(py, many(s)?)?.into_any().unbind(),
         Value::FrozenSet(s) => PyFrozenSet::new(py, many(s)?)?.into_any().unbind(),
+        Value::Array(a) => crate::array::copy_to_py(py, a)?,
         _ => {
             return Err(PyTypeError::new_err(format!(
                 "a {} value cannot be read from Python",
