@@ -14,7 +14,7 @@ if [ ! -x "$venv/bin/python" ]; then
   python3 -m venv "$venv"
 fi
 "$venv/bin/python" -m pip install -q --upgrade pip
-"$venv/bin/python" -m pip install -q "maturin>=1.8,<2" "pytest>=7" "hypothesis>=6"
+"$venv/bin/python" -m pip install -q "maturin>=1.8,<2" "pytest>=7" "hypothesis>=6" numpy
 "$venv/bin/python" -m pip install -q ./python
 # From the tests' folder, so that `import shmheap` finds the installed
 # package, not the sources next to it.

@@ -127,6 +127,13 @@ pub enum Error {
         /// Its process id.
         pid: u32,
     },
+    /// A numeric array's shape does not fit its data (the product differs
+    /// from the element count, overflows, or more than 32 dimensions), or
+    /// a bool element is neither 0 nor 1.
+    InvalidArray {
+        /// What does not fit.
+        what: String,
+    },
     /// A value could not be converted to or from a Rust type (serde
     /// interop: `to_value`, `from_value`).
     Convert {
@@ -196,6 +203,7 @@ impl fmt::Display for Error {
             }
             Error::Timeout => write!(f, "timed out waiting for the turn"),
             Error::PeerDied { pid } => write!(f, "process {pid} died while holding the turn"),
+            Error::InvalidArray { what } => write!(f, "invalid array: {what}"),
             Error::Convert { what } => write!(f, "value conversion failed: {what}"),
         }
     }

@@ -48,6 +48,7 @@ mod value;
 
 pub use alloc::Stats;
 pub use error::Error;
+pub use format::array::Dtype;
 pub use format::recover::Recovery;
 pub use format::validate::Report;
 pub use scalar::{
@@ -60,8 +61,9 @@ pub use turn::Turn;
 pub use typed::serde::{from_owned_value, from_value, to_value};
 pub use typed::{Snapshot, SnapshotWriter, fingerprint, register_type};
 pub use value::{
-    BytesMut, DictIter, DictMut, DictRef, ListIter, ListMut, ListRef, Members, SetIter, SetMut,
-    SetRef, TupleRef, TypedRef, TypedValue, Value, ValueRef,
+    AnyArrayRef, Array, ArrayMut, ArrayRef, BytesMut, DictIter, DictMut, DictRef, Element,
+    ListIter, ListMut, ListRef, Members, SetIter, SetMut, SetRef, TupleRef, TypedRef, TypedValue,
+    Value, ValueRef,
 };
 
 /// The README's examples are compiled as doctests so they cannot rot.
@@ -250,6 +252,11 @@ pub mod __fuzz {
         root.insert(3, value!({"nested": (1, b"b")}))
             .expect("insert");
         root.insert("name", "seed").expect("insert");
+        // A numeric array (a header, a shape, 64-aligned data; bool, so
+        // its bytes are checked too; zeros, so the image's used part
+        // stays below 0x8000: its last bytes are the block's padding).
+        let bools = Value::array(&[1, 2], &[false, false]).expect("array");
+        root.insert("a", bools).expect("insert");
         seg.image(&turn)
     }
 }

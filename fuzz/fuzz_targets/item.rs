@@ -1,7 +1,8 @@
 //! The values the operation fuzzers write: small ints, strings of a chosen
-//! length (long ones take real blocks), lists of ints, and the scalar kinds
+//! length (long ones take real blocks), lists of ints, the scalar kinds
 //! with blocks of their own (big ints, complex, decimals, the datetime
-//! family), built through their checked constructors.
+//! family), built through their checked constructors, and numeric arrays
+//! (float64 of one or two dimensions, bool).
 
 use arbitrary::Arbitrary;
 use shmheap::{BigInt, BigUint, Date, DateTime, Decimal, Time, TimeDelta, UtcOffset, Value};
@@ -19,6 +20,11 @@ pub enum Item {
     /// days since 0001-01-01, µs of the day, offset in seconds (if any), fold
     DateTime(u32, u64, Option<i32>, bool),
     TimeDelta(i64),
+    /// A float64 array, of shape `[rows, len / rows]` when `rows` divides
+    /// its length, else `[len]`.
+    F64s(Vec<i8>, u8),
+    /// A bool array.
+    Bools(Vec<bool>),
 }
 
 impl Item {
@@ -64,6 +70,17 @@ impl Item {
             Item::TimeDelta(us) => {
                 Value::TimeDelta(TimeDelta::from_micros(*us as i128).expect("|µs| < 2^63"))
             }
+            Item::F64s(v, rows) => {
+                let data: Vec<f64> = v.iter().map(|&x| f64::from(x) * 0.5).collect();
+                let r = usize::from(*rows).max(1);
+                let shape = if !data.is_empty() && data.len() % r == 0 {
+                    vec![r, data.len() / r]
+                } else {
+                    vec![data.len()]
+                };
+                Value::array(&shape, &data).expect("the shape's product is the length")
+            }
+            Item::Bools(v) => Value::array(&[v.len()], v).expect("one dimension"),
         }
     }
 }

@@ -13,6 +13,7 @@ use shmheap::{BytesMut, Handle};
 
 use crate::conn::Conn;
 use crate::errors::Core;
+use crate::exports;
 use crate::list::slice_of;
 use crate::objects::{Idx, Obj, clamp, idx, index, positions};
 
@@ -69,15 +70,6 @@ const READ_METHODS: &[&str] = &[
     "upper",
     "zfill",
 ];
-
-fn key(h: Handle) -> (u64, u64) {
-    h.to_raw()
-}
-
-fn exported(conn: &Conn, h: Handle) -> bool {
-    let ex = conn.exports.lock().unwrap_or_else(|p| p.into_inner());
-    ex.iter().any(|&(k, n)| k == key(h) && n > 0)
-}
 
 fn no_resize() -> PyErr {
     PyBufferError::new_err("Existing exports of data: object cannot be re-sized")
@@ -136,7 +128,7 @@ impl SharedByteArray {
     ) -> PyResult<R> {
         let h = self.o.h;
         self.bytes(py, |b, conn| {
-            if exported(conn, h) {
+            if exports::is_exported(conn, h) {
                 return Err(no_resize());
             }
             f(b)
@@ -220,7 +212,7 @@ impl SharedByteArray {
                             b.as_mut_slice().py(py)?[start..stop].copy_from_slice(&new);
                             return Ok(());
                         }
-                        if exported(conn, h) {
+                        if exports::is_exported(conn, h) {
                             return Err(no_resize());
                         }
                         return Self::splice(b, py, start, stop, &new);
@@ -409,11 +401,7 @@ impl SharedByteArray {
                 s.as_mut_ptr()
             };
             let n = s.len();
-            let mut ex = me.o.conn.exports.lock().unwrap_or_else(|p| p.into_inner());
-            match ex.iter_mut().find(|(k, _)| *k == key(h)) {
-                Some((_, c)) => *c += 1,
-                None => ex.push((key(h), 1)),
-            }
+            exports::add(&me.o.conn, h);
             Ok((p, n))
         })?;
         // SAFETY: `view` is the buffer Python asks us to fill; `ptr` points
@@ -451,16 +439,6 @@ impl SharedByteArray {
 
 impl SharedByteArray {
     fn release_export(&self) {
-        let mut ex = self
-            .o
-            .conn
-            .exports
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        let k = key(self.o.h);
-        if let Some((_, c)) = ex.iter_mut().find(|(kk, _)| *kk == k) {
-            *c = c.saturating_sub(1);
-        }
-        ex.retain(|&(_, c)| c > 0);
+        exports::release(&self.o.conn, self.o.h);
     }
 }

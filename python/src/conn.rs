@@ -178,9 +178,13 @@ impl<T> Drop for GilRef<'_, T> {
 
 pub(crate) struct Conn {
     state: GilCell<State>,
-    /// Buffer exports of shared bytearrays: ((offset, generation), count).
-    /// Its own lock: a view may be released while the state is locked.
+    /// Buffer exports of shared bytearrays and views of shared arrays:
+    /// ((offset, generation), count) (see `exports`). Its own lock: a view
+    /// may be released while the state is locked.
     pub(crate) exports: Mutex<Vec<((u64, u64), usize)>>,
+    /// The sum of the counts in `exports`, read without the lock on the
+    /// paths that free (zero nearly always).
+    pub(crate) exported: AtomicUsize,
 }
 
 /// Every live `Conn`, for the fork handler.
@@ -219,6 +223,7 @@ impl Conn {
                 taken: Vec::new(),
             }),
             exports: Mutex::new(Vec::new()),
+            exported: AtomicUsize::new(0),
         });
         let mut all = CONNS.lock().unwrap_or_else(|p| p.into_inner());
         all.retain(|w| w.strong_count() > 0);

@@ -85,10 +85,16 @@ fn from_py_at(obj: &Bound<'_, PyAny>, depth: u32) -> PyResult<Value> {
     if let Some(v) = scalars::from_py(obj)? {
         return Ok(v);
     }
+    // numpy arrays, memoryview, array.array: a numeric array (bytes and
+    // bytearray, and shared bytearrays, were taken above as bytes).
+    if let Some(v) = crate::array::from_buffer(obj)? {
+        return Ok(v);
+    }
     Err(PyTypeError::new_err(format!(
         "shmheap cannot store a value of type '{}' (supported: None, bool, int, float, complex, \
          str, bytes, bytearray, tuple, list, dict, set, frozenset, decimal.Decimal, \
-         datetime.datetime/date/time/timedelta and shared objects)",
+         datetime.datetime/date/time/timedelta, numeric arrays (numpy, memoryview, array.array) \
+         and shared objects)",
         obj.get_type().qualname()?
     )))
 }
@@ -152,6 +158,7 @@ pub(crate) fn to_py(
         | ValueRef::Date(_)
         | ValueRef::Time(_)
         | ValueRef::TimeDelta(_)) => value_to_py(py, &v.to_value().py(py)?)?,
+        ValueRef::Array(a) => crate::array::to_py(py, conn, a)?,
         ValueRef::Typed(_) => {
             return Err(PyTypeError::new_err(
                 "a typed snapshot (an rkyv archive of a Rust type) cannot be read from Python",
@@ -188,6 +195,7 @@ pub(crate) fn value_to_py(py: Python<'_>, v: &Value) -> PyResult<Py<PyAny>> {
         }
         Value::Set(s) => PySet::new(py, many(s)?)?.into_any().unbind(),
         Value::FrozenSet(s) => PyFrozenSet::new(py, many(s)?)?.into_any().unbind(),
+        Value::Array(a) => crate::array::copy_to_py(py, a)?,
         v => match scalars::to_py(py, v)? {
             Some(o) => o,
             None => {

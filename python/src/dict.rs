@@ -11,6 +11,7 @@ use shmheap::{DictMut, Handle, Value, ValueRef};
 use crate::conn::Conn;
 use crate::convert::{from_iter, from_py, to_py, to_python, value_to_py};
 use crate::errors::Core;
+use crate::exports;
 use crate::objects::{Obj, abc};
 
 /// A dict in a shared-memory segment, read and changed in place (a
@@ -96,6 +97,24 @@ impl SharedDict {
         self.o.with(py, |t, _| f(&mut t.dict_mut(self.o.h).py(py)?))
     }
 
+    /// `BufferError` if the values of `keys`, about to be overwritten or
+    /// removed, hold an array this process has a view of.
+    fn leaving<'k>(
+        &self,
+        py: Python<'_>,
+        d: &DictMut<'_>,
+        keys: impl IntoIterator<Item = &'k Value>,
+    ) -> PyResult<()> {
+        if !exports::any(&self.o.conn) {
+            return Ok(());
+        }
+        exports::check_free(
+            py,
+            &self.o.conn,
+            keys.into_iter().filter_map(|k| d.get(k).transpose()),
+        )
+    }
+
     fn keys_list(&self, py: Python<'_>) -> PyResult<Vec<Py<PyAny>>> {
         let conn = &self.o.conn;
         self.dict(py, |d| {
@@ -111,13 +130,19 @@ impl SharedDict {
     }
 
     fn update_with(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<()> {
+        // (While a view of an array exists, a shared source goes the
+        // general way, so that the values it replaces are checked.)
         if let Some(src) = Obj::of(other).filter(|s| s.same_segment(&self.o))
             && other.is_instance_of::<SharedDict>()
+            && !exports::any(&self.o.conn)
         {
             return self.dict(py, |d| d.update_from(src.h).py(py));
         }
         let entries = pairs(other)?;
-        self.dict(py, |d| d.update(entries).py(py))
+        self.dict(py, |d| {
+            self.leaving(py, d, entries.iter().map(|(k, _)| k))?;
+            d.update(entries).py(py)
+        })
     }
 
     fn is_mapping(other: &Bound<'_, PyAny>) -> bool {
@@ -151,12 +176,19 @@ impl SharedDict {
         v: &Bound<'_, PyAny>,
     ) -> PyResult<()> {
         let (key, v) = (from_py(k)?, from_py(v)?);
-        self.dict(py, |d| d.insert(key, v).py(py).map(drop))
+        self.dict(py, |d| {
+            self.leaving(py, d, [&key])?;
+            d.insert(key, v).py(py).map(drop)
+        })
     }
 
     fn __delitem__(&self, py: Python<'_>, k: &Bound<'_, PyAny>) -> PyResult<()> {
         let key = from_py(k)?;
-        self.dict(py, |d| match d.remove(&key).py(py)? {
+        self.dict(py, |d| {
+            self.leaving(py, d, [&key])?;
+            Ok(d.remove(&key).py(py)?)
+        })
+        .and_then(|r| match r {
             Some(_) => Ok(()),
             None => Err(PyKeyError::new_err(k.clone().unbind())),
         })
@@ -229,7 +261,10 @@ impl SharedDict {
             )));
         }
         let key = from_py(k)?;
-        match self.dict(py, |d| d.remove(&key).py(py))? {
+        match self.dict(py, |d| {
+            self.leaving(py, d, [&key])?;
+            d.remove(&key).py(py)
+        })? {
             Some(v) => value_to_py(py, &v),
             None if default.len() == 1 => Ok(default.get_item(0)?.unbind()),
             None => Err(PyKeyError::new_err(k.clone().unbind())),
@@ -237,7 +272,13 @@ impl SharedDict {
     }
 
     fn popitem(&self, py: Python<'_>) -> PyResult<(Py<PyAny>, Py<PyAny>)> {
-        match self.dict(py, |d| d.pop_item().py(py))? {
+        match self.dict(py, |d| {
+            if exports::any(&self.o.conn) {
+                let last = d.iter().py(py)?.last().map(|kv| kv.map(|(_, v)| v));
+                exports::check_free(py, &self.o.conn, last)?;
+            }
+            d.pop_item().py(py)
+        })? {
             Some((k, v)) => Ok((value_to_py(py, &k)?, value_to_py(py, &v)?)),
             None => Err(PyKeyError::new_err("popitem(): dictionary is empty")),
         }
@@ -287,7 +328,12 @@ impl SharedDict {
     }
 
     fn clear(&self, py: Python<'_>) -> PyResult<()> {
-        self.dict(py, |d| d.clear().py(py))
+        self.dict(py, |d| {
+            if exports::any(&self.o.conn) {
+                exports::check_free(py, &self.o.conn, d.values().py(py)?)?;
+            }
+            d.clear().py(py)
+        })
     }
 
     /// A deep local copy (`dict`).

@@ -7,11 +7,13 @@
 //! shared type. The Python package (`python/shmheap/`) adds the exception
 //! classes, the ABC registrations and `shmheap.cengal`.
 
+mod array;
 mod bytearray;
 mod conn;
 mod convert;
 mod dict;
 mod errors;
+mod exports;
 mod list;
 mod objects;
 mod scalars;
@@ -30,6 +32,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<dict::SharedDict>()?;
     m.add_class::<set::SharedSet>()?;
     m.add_class::<bytearray::SharedByteArray>()?;
+    m.add_class::<array::ArrayBuffer>()?;
     m.add_function(wrap_pyfunction!(convert::to_python, m)?)?;
     m.add_function(wrap_pyfunction!(conn::_after_fork_in_child, m)?)?;
     m.add_function(wrap_pyfunction!(objects::_rebuild, m)?)?;

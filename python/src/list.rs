@@ -13,6 +13,7 @@ use shmheap::{Error, Handle, ListMut, ValueRef};
 use crate::conn::Conn;
 use crate::convert::{from_iter, from_py, to_py, to_python, value_to_py};
 use crate::errors::Core;
+use crate::exports;
 use crate::objects::{Idx, Obj, clamp, idx, index, positions};
 
 /// A list in a shared-memory segment, read and changed in place (a
@@ -57,6 +58,20 @@ impl SharedList {
         f: impl FnOnce(&mut ListMut<'_>) -> PyResult<R>,
     ) -> PyResult<R> {
         self.o.with(py, |t, _| f(&mut t.list_mut(self.o.h).py(py)?))
+    }
+
+    /// `BufferError` if the items `js`, about to be overwritten or
+    /// removed, hold an array this process has a view of.
+    fn leaving(
+        &self,
+        py: Python<'_>,
+        l: &ListMut<'_>,
+        js: impl IntoIterator<Item = usize>,
+    ) -> PyResult<()> {
+        if !exports::any(&self.o.conn) {
+            return Ok(());
+        }
+        exports::check_free(py, &self.o.conn, js.into_iter().map(|j| l.get(j)))
     }
 
     /// Every item, as Python sees them.
@@ -120,6 +135,7 @@ impl SharedList {
                 let v = from_py(v)?;
                 self.list(py, |l| {
                     let j = index(i, l.len(), "list assignment index out of range")?;
+                    self.leaving(py, l, [j])?;
                     l.set(j, v).py(py)
                 })
             }
@@ -136,6 +152,7 @@ impl SharedList {
                     if ind.step == 1 {
                         let start = ind.start as usize;
                         let stop = (ind.stop as usize).max(start);
+                        self.leaving(py, l, start..stop)?;
                         return l.set_range(start..stop, values).py(py);
                     }
                     if values.len() != ind.slicelength {
@@ -145,6 +162,7 @@ impl SharedList {
                             ind.slicelength
                         )));
                     }
+                    self.leaving(py, l, positions(ind.start, ind.step, ind.slicelength))?;
                     for (j, v) in positions(ind.start, ind.step, ind.slicelength).zip(values) {
                         l.set(j, v).py(py)?;
                     }
@@ -158,6 +176,7 @@ impl SharedList {
         match idx(i, "list")? {
             Idx::Int(i) => self.list(py, |l| {
                 let j = index(i, l.len(), "list assignment index out of range")?;
+                self.leaving(py, l, [j])?;
                 l.delete_range(j..j + 1).py(py)
             }),
             Idx::Slice(s) => self.list(py, |l| {
@@ -167,9 +186,11 @@ impl SharedList {
                 }
                 if ind.step == 1 {
                     let start = ind.start as usize;
+                    self.leaving(py, l, start..start + ind.slicelength)?;
                     return l.delete_range(start..start + ind.slicelength).py(py);
                 }
                 let mut js: Vec<usize> = positions(ind.start, ind.step, ind.slicelength).collect();
+                self.leaving(py, l, js.iter().copied())?;
                 js.sort_unstable_by(|a, b| b.cmp(a));
                 for j in js {
                     l.delete_range(j..j + 1).py(py)?;
@@ -220,6 +241,7 @@ impl SharedList {
     fn __imul__(&self, py: Python<'_>, n: isize) -> PyResult<()> {
         self.list(py, |l| {
             if n <= 0 {
+                self.leaving(py, l, 0..l.len())?;
                 l.clear().py(py)
             } else {
                 l.repeat(n as usize).py(py)
@@ -296,6 +318,7 @@ impl SharedList {
                 return Err(PyIndexError::new_err("pop from empty list"));
             }
             let j = index(i, l.len(), "pop index out of range")?;
+            self.leaving(py, l, [j])?;
             l.remove(j).py(py)
         })?;
         value_to_py(py, &v)
@@ -305,13 +328,19 @@ impl SharedList {
         let not_in = || PyValueError::new_err("list.remove(x): x not in list");
         let v = from_py(v).map_err(|_| not_in())?;
         self.list(py, |l| match l.index_of(&v).py(py)? {
-            Some(j) => l.delete_range(j..j + 1).py(py),
+            Some(j) => {
+                self.leaving(py, l, [j])?;
+                l.delete_range(j..j + 1).py(py)
+            }
             None => Err(not_in()),
         })
     }
 
     fn clear(&self, py: Python<'_>) -> PyResult<()> {
-        self.list(py, |l| l.clear().py(py))
+        self.list(py, |l| {
+            self.leaving(py, l, 0..l.len())?;
+            l.clear().py(py)
+        })
     }
 
     #[pyo3(signature = (v, start = 0, stop = isize::MAX, /))]

@@ -9,7 +9,7 @@ use pyo3::types::{PyDict, PyTuple};
 use shmheap::{Error, Handle, Recovery, Report, Segment, SegmentOptions, Stats, Turn, ValueRef};
 
 use crate::conn::{Conn, Reopen, State, Where};
-use crate::convert::{from_py, to_py};
+use crate::convert::{from_py, to_py, value_to_py};
 use crate::errors::{Core, exc, not_in_turn};
 use crate::objects::{Obj, SharedByteArray, SharedDict};
 
@@ -205,6 +205,14 @@ impl PySegment {
         Ok(self.conn(py)?.segment(py)?.size())
     }
 
+    /// `(start, end)`: the addresses of the segment's mapping in this
+    /// process (for tests that check a numpy view points into it).
+    fn _mapping_range(&self, py: Python<'_>) -> PyResult<(usize, usize)> {
+        let seg = self.conn(py)?.segment(py)?;
+        let start = seg.base_address();
+        Ok((start, start + seg.size() as usize))
+    }
+
     /// Whether `close()` was called.
     #[getter]
     fn closed(&self, py: Python<'_>) -> bool {
@@ -361,6 +369,23 @@ fn has_live(v: &ValueRef<'_>) -> Result<bool, Error> {
     })
 }
 
+/// Whether a message holds a numeric array outside any live container
+/// (bare, or in tuples).
+fn has_array(v: &ValueRef<'_>) -> Result<bool, Error> {
+    Ok(match v {
+        ValueRef::Array(_) => true,
+        ValueRef::Tuple(t) => {
+            for x in t.iter() {
+                if has_array(&x?)? {
+                    return Ok(true);
+                }
+            }
+            false
+        }
+        _ => false,
+    })
+}
+
 /// A message (or any root object) as Python sees it.
 fn message(py: Python<'_>, conn: &Arc<Conn>, t: &Turn<'_>, h: Handle) -> PyResult<Py<PyAny>> {
     let v = t.get(h).py(py)?;
@@ -442,11 +467,15 @@ impl PyTurn {
             let (obj, live, tuple) = {
                 let v = t.get(h).py(py)?;
                 let live = has_live(&v).py(py)?;
-                (
-                    message(py, conn, t, h)?,
-                    live,
-                    matches!(v, ValueRef::Tuple(_)),
-                )
+                // A message freed now (no live container in it) comes back
+                // as a local copy: its arrays are copied too, since the
+                // segment's are freed below.
+                let obj = if !live && has_array(&v).py(py)? {
+                    value_to_py(py, &v.to_value().py(py)?)?
+                } else {
+                    message(py, conn, t, h)?
+                };
+                (obj, live, matches!(v, ValueRef::Tuple(_)))
             };
             if !live {
                 t.free(h).py(py)?;
@@ -485,9 +514,11 @@ impl PyTurn {
                 if !Arc::ptr_eq(&o.conn, &self.conn) {
                     return Err(exc(py, "Error", "the object belongs to another segment"));
                 }
+                crate::exports::check_free(py, &self.conn, [t.get(o.h)])?;
                 return t.free(o.h).py(py);
             }
             if let Some(i) = st.taken.iter().position(|(x, _)| x.is(obj)) {
+                crate::exports::check_free(py, &self.conn, [t.get(st.taken[i].1)])?;
                 let (_, h) = st.taken.swap_remove(i);
                 return t.free(h).py(py);
             }

@@ -3,6 +3,7 @@
 //!
 //! `FORMAT.md` is the byte-level specification; this module is its code.
 
+pub(crate) mod array;
 pub(crate) mod bytearray;
 pub(crate) mod chunks;
 pub(crate) mod hash;
@@ -143,7 +144,7 @@ pub(crate) const SEQ_SLOTS: u64 = HDR + 16;
 pub(crate) fn free_object(heap: &Heap, b: Offset) -> Result<(), Error> {
     // Leaves (the common case) need no stack.
     let kind = heap.live(b)?.2;
-    if matches!(kind, T_STR | T_BYTES | T_TYPED) || scalar::is_scalar_kind(kind) {
+    if matches!(kind, T_STR | T_BYTES | T_TYPED | T_ARRAY) || scalar::is_scalar_kind(kind) {
         return heap.free(b);
     }
     let mut stack = vec![b];

@@ -131,6 +131,7 @@ impl Walk<'_> {
                 }
             }
             super::T_TYPED => super::typed::TypedLayout::validate(self.heap, b)?,
+            super::T_ARRAY => super::array::ArrayLayout::validate(self.heap, b)?,
             T_STR | T_BYTES => {
                 let len = m.u64(payload(b))?;
                 if len > cap - 8 {

@@ -15,7 +15,7 @@ use crate::format::{
 };
 use crate::segment::{Handle, Offset, Word};
 use crate::turn::Turn;
-use crate::value::{BytesMut, DictMut, ListMut, SetMut, Value, ValueRef, write_slot};
+use crate::value::{ArrayMut, BytesMut, DictMut, ListMut, SetMut, Value, ValueRef, write_slot};
 
 mod root;
 
@@ -307,6 +307,22 @@ impl<'seg> Turn<'seg> {
         Ok(unsafe { BytesMut::new(heap, h.offset) })
     }
 
+    /// The shared numeric array of `T` behind a handle, for mutation in
+    /// place (derefs to `&mut [T]`); [`Error::TypeMismatch`] if it is not
+    /// an array, or one of another element type.
+    pub fn array_mut<T: crate::Element>(&mut self, h: Handle) -> Result<ArrayMut<'_, T>, Error> {
+        let heap = self.heap();
+        let (_, _, kind) = heap.check_handle(h)?;
+        if kind != crate::format::T_ARRAY {
+            return Err(Error::TypeMismatch {
+                expected: "array",
+                found: crate::format::type_name(kind),
+            });
+        }
+        // SAFETY: a live array block; the view borrows the turn mutably.
+        unsafe { ArrayMut::new(heap, h.offset) }
+    }
+
     /// Frees a root object (a taken message) and everything it owns. A
     /// handle still in the queue, owned by a container, or the root
     /// namespace ([`Turn::root`]) is refused.
@@ -328,7 +344,7 @@ impl<'seg> Turn<'seg> {
                 owner: "a container",
             });
         }
-        if !matches!(kind, T_STR | T_BYTES | T_TYPED) {
+        if !matches!(kind, T_STR | T_BYTES | T_TYPED | crate::format::T_ARRAY) {
             // Unpublish the root first (one store): a death while freeing
             // what it owns leaves only unreachable blocks, which recovery
             // reclaims. (A leaf is one block: freeing it is that store.)

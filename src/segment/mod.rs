@@ -535,6 +535,14 @@ impl Segment {
         self.mem.len()
     }
 
+    /// The address of the segment's first byte in this process (the
+    /// mapping covers `size()` bytes from it; page-aligned). For
+    /// diagnostics, and to check that a zero-copy view (such as the
+    /// Python package's numpy arrays) points into the segment.
+    pub fn base_address(&self) -> usize {
+        self.mem.base() as usize
+    }
+
     /// Makes a file-backed segment durable: when this returns `Ok`, every
     /// byte of the mapping as it was at the call is written to the file's
     /// storage (`msync` with `MS_SYNC` over the whole segment), so it

@@ -664,6 +664,7 @@ impl<'t> Source<'t> for ValueRef<'t> {
             | ValueRef::Date(_)
             | ValueRef::Time(_)
             | ValueRef::TimeDelta(_) => Node::Other(self.type_name()),
+            ValueRef::Array(_) => Node::Other("numeric array"),
         }
     }
 }
@@ -721,6 +722,7 @@ impl<'a> Source<'a> for &'a Value {
             | Value::Date(_)
             | Value::Time(_)
             | Value::TimeDelta(_) => Node::Other(self.type_name()),
+            Value::Array(_) => Node::Other("numeric array"),
         }
     }
 }

@@ -530,6 +530,17 @@ impl<'t> DictMut<'t> {
         Ok(unsafe { SetMut::new(self.heap, b) })
     }
 
+    /// The numeric array (of element type `T`) that is the value of `key`,
+    /// for mutation in place: `root.array_mut::<f64>(&"w".into())?[0] = 1.0`.
+    pub fn array_mut<T: crate::Element>(
+        &mut self,
+        key: &Value,
+    ) -> Result<crate::ArrayMut<'_, T>, Error> {
+        let b = self.object_of(key, crate::format::T_ARRAY, "array")?;
+        // SAFETY: a live array block, borrowed mutably through `self`.
+        unsafe { crate::ArrayMut::new(self.heap, b) }
+    }
+
     /// The bytearray that is the value of `key`, for mutation in place.
     pub fn bytes_mut(&mut self, key: &Value) -> Result<BytesMut<'_>, Error> {
         let b = self.object_of(key, T_BYTEARRAY, "bytearray")?;

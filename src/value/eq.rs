@@ -7,6 +7,7 @@ use crate::Error;
 use std::borrow::Cow;
 use std::cmp::Ordering;
 
+use crate::format::array::Dtype;
 use crate::format::hash;
 use crate::scalar::real::{self, Real};
 use crate::scalar::{BigInt, Date, DateTime, Decimal, Time, TimeDelta, cmp_keys};
@@ -55,6 +56,9 @@ pub(crate) enum Shape<'a> {
     Date(Date),
     Time(Time),
     TimeDelta(TimeDelta),
+    /// A numeric array: element type, shape and data (equal iff the type
+    /// and shape are and the elements are equal numbers).
+    Array(Dtype, &'a [usize], &'a [u8]),
 }
 
 /// A value that can be compared like Python's: `&Value` or `ValueRef`.
@@ -106,6 +110,7 @@ impl Py for &Value {
             Value::Date(v) => Shape::Date(*v),
             Value::Time(v) => Shape::Time(*v),
             Value::TimeDelta(v) => Shape::TimeDelta(*v),
+            Value::Array(a) => Shape::Array(a.dtype, &a.shape, &a.data),
         }
     }
     fn item(self, i: usize) -> Result<Self, Error> {
@@ -193,6 +198,10 @@ impl<'t> Py for ValueRef<'t> {
             ValueRef::Date(v) => Shape::Date(v),
             ValueRef::Time(v) => Shape::Time(v),
             ValueRef::TimeDelta(v) => Shape::TimeDelta(v),
+            // Its bounds were checked when the view was made; an error
+            // (never expected) leaves no data, which no shape matches
+            // but an empty one.
+            ValueRef::Array(a) => Shape::Array(a.dtype(), a.shape(), a.as_bytes().unwrap_or(&[])),
         }
     }
     fn item(self, i: usize) -> Result<Self, Error> {
@@ -330,6 +339,9 @@ pub(crate) fn eq<A: Py, B: Py>(a: A, b: B, depth: u32) -> Result<bool, Error> {
         (Shape::TimeDelta(x), Shape::TimeDelta(y)) => x == y,
         (Shape::Bytes(x), Shape::Bytes(y)) => x == y,
         (Shape::Typed(f, x), Shape::Typed(g, y)) => f == g && x == y,
+        (Shape::Array(d, s, x), Shape::Array(e, t, y)) => {
+            d == e && s == t && super::array::elements_eq(d, x, y)
+        }
         (Shape::Tuple(n), Shape::Tuple(m)) | (Shape::List(n), Shape::List(m)) => {
             if n != m {
                 return Ok(false);

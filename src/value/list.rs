@@ -720,6 +720,17 @@ impl<'t> ListMut<'t> {
         Ok(b)
     }
 
+    /// The numeric array item `i` (of element type `T`), for mutation in
+    /// place: `list.array_mut::<f64>(0)?[3] += 1.0`.
+    pub fn array_mut<T: crate::Element>(
+        &mut self,
+        i: usize,
+    ) -> Result<crate::ArrayMut<'_, T>, Error> {
+        let b = self.object_at(i, crate::format::T_ARRAY)?;
+        // SAFETY: a live array block, borrowed mutably through `self`.
+        unsafe { crate::ArrayMut::new(self.heap, b) }
+    }
+
     /// The dict item `i`, for mutation in place.
     pub fn dict_mut(&mut self, i: usize) -> Result<DictMut<'_>, Error> {
         let b = self.object_at(i, T_DICT)?;

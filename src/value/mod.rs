@@ -1,5 +1,6 @@
 //! Owned values, the `value!` macro, and the views into a segment.
 
+mod array;
 mod bytes;
 mod dict;
 mod eq;
@@ -9,6 +10,7 @@ mod set;
 mod view;
 mod write;
 
+pub use array::{AnyArrayRef, Array, ArrayMut, ArrayRef, Element};
 pub use bytes::BytesMut;
 pub use dict::{DictIter, DictMut, DictRef};
 pub use list::ListMut;
@@ -80,6 +82,10 @@ pub enum Value {
     Time(crate::Time),
     /// A duration (Python's `timedelta`).
     TimeDelta(crate::TimeDelta),
+    /// A numeric array (element type, shape, data; see [`Value::array`]):
+    /// written as a fixed-size shared array that [`crate::ArrayMut`]
+    /// changes in place.
+    Array(Array),
 }
 
 /// An owned rkyv archive of a Rust value, tagged with its type's
@@ -128,6 +134,15 @@ impl Value {
         Value::ByteArray(bytes.into())
     }
 
+    /// A numeric array of `shape` (C order) holding `data`, e.g.
+    /// `Value::array(&[2, 3], &[0.0f64; 6])?`. The shape's product must be
+    /// `data.len()` and it may have at most 32 dimensions, else
+    /// [`Error::InvalidArray`](crate::Error::InvalidArray) (a checked
+    /// constructor rather than a panic: shapes often come from outside).
+    pub fn array<T: Element>(shape: &[usize], data: &[T]) -> Result<Value, crate::Error> {
+        Array::new(shape, data).map(Value::Array)
+    }
+
     /// The Python name of this value's type.
     pub fn type_name(&self) -> &'static str {
         match self {
@@ -144,6 +159,7 @@ impl Value {
             Value::Set(_) => "set",
             Value::FrozenSet(_) => "frozenset",
             Value::Typed(_) => "typed",
+            Value::Array(_) => "array",
             Value::BigInt(_) => "int",
             Value::Complex { .. } => "complex",
             Value::Decimal(_) => "Decimal",
@@ -386,6 +402,8 @@ mod tests {
     }
 }
 
+#[cfg(test)]
+mod array_tests;
 #[cfg(test)]
 mod dict_tests;
 #[cfg(test)]

@@ -3,7 +3,7 @@
 use std::marker::PhantomData;
 
 use super::eq::{MAX_DEPTH, eq};
-use super::{DictRef, SetRef, Value};
+use super::{AnyArrayRef, ArrayRef, DictRef, Element, SetRef, Value};
 use crate::Error;
 use crate::alloc::Heap;
 use crate::format::bytearray::ByteArrayLayout;
@@ -11,8 +11,8 @@ use crate::format::list::ListLayout;
 use crate::format::scalar::{self, Scalar};
 use crate::format::typed::TypedLayout;
 use crate::format::{
-    SEQ_SLOTS, Slot, T_BOOL, T_BYTEARRAY, T_BYTES, T_DICT, T_FLOAT, T_FROZENSET, T_INT, T_LIST,
-    T_NONE, T_SET, T_STR, T_TUPLE, T_TYPED, payload, type_name,
+    SEQ_SLOTS, Slot, T_ARRAY, T_BOOL, T_BYTEARRAY, T_BYTES, T_DICT, T_FLOAT, T_FROZENSET, T_INT,
+    T_LIST, T_NONE, T_SET, T_STR, T_TUPLE, T_TYPED, payload, type_name,
 };
 use crate::scalar::{BigInt, BigIntRef, Date, DateTime, Decimal, DecimalRef, Time, TimeDelta};
 use crate::segment::Offset;
@@ -64,6 +64,8 @@ pub enum ValueRef<'t> {
     Time(Time),
     /// A duration.
     TimeDelta(TimeDelta),
+    /// A numeric array (read it as `&[T]` with [`ValueRef::as_array`]).
+    Array(AnyArrayRef<'t>),
 }
 
 fn mismatch<T>(expected: &'static str, found: &ValueRef<'_>) -> Result<T, Error> {
@@ -166,6 +168,8 @@ impl<'t> ValueRef<'t> {
                     Scalar::TimeDelta(v) => ValueRef::TimeDelta(v),
                 }
             }
+            // SAFETY: forwarded contract of `from_slot`.
+            T_ARRAY => ValueRef::Array(unsafe { AnyArrayRef::new(heap, b)? }),
             T_LIST => ValueRef::List(ListRef {
                 heap,
                 l: ListLayout::read(&heap, b)?,
@@ -203,6 +207,7 @@ impl<'t> ValueRef<'t> {
             ValueRef::Date(_) => "date",
             ValueRef::Time(_) => "time",
             ValueRef::TimeDelta(_) => "timedelta",
+            ValueRef::Array(_) => "array",
         }
     }
 
@@ -348,6 +353,15 @@ impl<'t> ValueRef<'t> {
         }
     }
 
+    /// The numeric array's elements as `&[T]`, in place, with its shape;
+    /// [`Error::TypeMismatch`] if this is not an array of `T`.
+    pub fn as_array<T: Element>(&self) -> Result<ArrayRef<'t, T>, Error> {
+        match *self {
+            ValueRef::Array(a) => a.typed::<T>(),
+            _ => mismatch("array", self),
+        }
+    }
+
     /// Copies the value out of the segment.
     pub fn to_value(&self) -> Result<Value, Error> {
         self.copy_out(0)
@@ -398,6 +412,7 @@ impl<'t> ValueRef<'t> {
                     bytes,
                 })
             }
+            ValueRef::Array(a) => Value::Array(a.to_array()?),
             ValueRef::List(l) => Value::List(
                 l.iter()
                     .map(|v| v?.copy_out(depth + 1))
@@ -426,8 +441,8 @@ impl<'t> ValueRef<'t> {
         super::eq::lt(*self, *other, 0)
     }
 
-    /// The handle of the container this value is (a list, tuple, dict or
-    /// set): keep it across turns and reopen it with [`crate::Turn::get`] or
+    /// The handle of the container this value is (a list, tuple, dict,
+    /// set or array): keep it across turns and reopen it with [`crate::Turn::get`] or
     /// [`crate::Turn::list_mut`]. None for scalars, and for str, bytes and
     /// bytearray views (they are bare slices: ask their container, e.g.
     /// [`crate::ListMut::item_handle`]).
@@ -442,6 +457,7 @@ impl<'t> ValueRef<'t> {
             ValueRef::Dict(d) => Some((d.heap, d.b)),
             ValueRef::List(l) => Some((l.heap, l.l.b)),
             ValueRef::Typed(t) => Some((t.heap, t.b)),
+            ValueRef::Array(a) => Some((a.heap, a.b)),
             _ => None,
         }
     }

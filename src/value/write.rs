@@ -8,6 +8,7 @@ use super::hashed::put_all;
 use super::{Value, ValueRef, hash_value, py_eq};
 use crate::Error;
 use crate::alloc::Heap;
+use crate::format::array::ArrayLayout;
 use crate::format::bytearray::ByteArrayLayout;
 use crate::format::hashed::HashLayout;
 use crate::format::list::ListLayout;
@@ -98,6 +99,14 @@ fn write_at(heap: &Heap, v: &Value, depth: u32) -> Result<Slot, Error> {
         Value::Date(v) => scalar::write_fixed(heap, Fixed::Date(*v))?,
         Value::Time(v) => scalar::write_fixed(heap, Fixed::Time(*v))?,
         Value::TimeDelta(v) => scalar::write_fixed(heap, Fixed::TimeDelta(*v))?,
+        Value::Array(a) => {
+            // `Array::as_bytes_mut` may have stored any byte in a bool array.
+            super::array::check_bools(a.dtype, &a.data)?;
+            Slot::ptr_to(
+                crate::format::T_ARRAY,
+                ArrayLayout::create(heap, a.dtype, &a.shape, &a.data)?,
+            )
+        }
         Value::Typed(t) => {
             let b = TypedLayout::create(heap, t.fingerprint, t.root, t.bytes.len() as u64)?;
             heap.mem.write_bytes(b.add(TYPED_DATA), &t.bytes)?;
