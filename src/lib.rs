@@ -55,8 +55,8 @@ pub use turn::Turn;
 pub use typed::serde::{from_owned_value, from_value, to_value};
 pub use typed::{Snapshot, SnapshotWriter, fingerprint, register_type};
 pub use value::{
-    BytesMut, DictIter, DictMut, DictRef, ListIter, ListMut, ListRef, Members, SetIter, SetMut,
-    SetRef, TupleRef, TypedRef, TypedValue, Value, ValueRef,
+    BytesMut, DictIter, DictMut, DictRef, ListIter, ListMut, ListRef, Members, ObjectRef, SetIter,
+    SetMut, SetRef, TupleRef, TypedRef, TypedValue, Value, ValueRef,
 };
 
 /// The README's examples are compiled as doctests so they cannot rot.

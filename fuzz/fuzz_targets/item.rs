@@ -1,5 +1,7 @@
 //! The values the operation fuzzers write: small ints, strings of a chosen
-//! length (long ones take real blocks), and lists of ints.
+//! length (long ones take real blocks), lists of ints, pickled objects
+//! (opaque bytes of a chosen length) and objects (a class path and an
+//! attribute dict holding an int and a list of ints).
 
 use arbitrary::Arbitrary;
 use shmheap::Value;
@@ -9,6 +11,8 @@ pub enum Item {
     Int(i16),
     Str(u8),
     Ints(Vec<i8>),
+    Pickled(u8),
+    Object(i8, Vec<i8>),
 }
 
 impl Item {
@@ -17,6 +21,14 @@ impl Item {
             Item::Int(i) => Value::Int(*i as i64),
             Item::Str(n) => Value::Str("s".repeat(*n as usize)),
             Item::Ints(v) => Value::List(v.iter().map(|&i| Value::Int(i as i64)).collect()),
+            Item::Pickled(n) => Value::Pickled(vec![0x80; *n as usize]),
+            Item::Object(n, v) => Value::object(
+                "fuzz.items:Point",
+                vec![
+                    ("n".into(), Value::Int(*n as i64)),
+                    ("xs".into(), Item::Ints(v.clone()).value()),
+                ],
+            ),
         }
     }
 }

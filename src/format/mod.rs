@@ -9,6 +9,7 @@ pub(crate) mod hash;
 pub(crate) mod hashed;
 pub(crate) mod hashed_check;
 pub(crate) mod list;
+pub(crate) mod object;
 pub(crate) mod recover;
 pub(crate) mod slot;
 pub(crate) mod typed;
@@ -141,7 +142,7 @@ pub(crate) const SEQ_SLOTS: u64 = HDR + 16;
 /// depth cannot overflow the stack).
 pub(crate) fn free_object(heap: &Heap, b: Offset) -> Result<(), Error> {
     // Leaves (the common case) need no stack.
-    if matches!(heap.live(b)?.2, T_STR | T_BYTES | T_TYPED) {
+    if matches!(heap.live(b)?.2, T_STR | T_BYTES | T_TYPED | T_PICKLED) {
         return heap.free(b);
     }
     let mut stack = vec![b];
@@ -156,7 +157,8 @@ pub(crate) fn free_object(heap: &Heap, b: Offset) -> Result<(), Error> {
             Ok(())
         };
         match kind {
-            T_TUPLE | T_FROZENSET => {
+            // An object is a tuple of its class str and attribute dict.
+            T_TUPLE | T_FROZENSET | T_OBJECT => {
                 let n = m.u64(payload(b))?;
                 for i in 0..n {
                     push_slot(b.add(SEQ_SLOTS + 16 * i))?;

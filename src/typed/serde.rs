@@ -656,6 +656,8 @@ impl<'t> Source<'t> for ValueRef<'t> {
                 len: d.len(),
             },
             ValueRef::Typed(_) => Node::Other("typed snapshot"),
+            ValueRef::Pickled(_) => Node::Other("pickled object"),
+            ValueRef::Object(_) => Node::Other("object"),
         }
     }
 }
@@ -706,6 +708,8 @@ impl<'a> Source<'a> for &'a Value {
                 len: d.len(),
             },
             Value::Typed(_) => Node::Other("typed snapshot"),
+            Value::Pickled(_) => Node::Other("pickled object"),
+            Value::Object { .. } => Node::Other("object"),
         }
     }
 }
