@@ -3,7 +3,9 @@
 //! Into the segment everything goes by value ([`from_py`], before the turn
 //! is borrowed, since it may run Python code). Out of it, immutable values
 //! come back as Python values and mutable containers as live shared
-//! objects ([`to_py`]); [`value_to_py`] makes a deep local copy.
+//! objects ([`to_py`]); [`value_to_py`] makes a deep local copy. Objects
+//! of no built-in kind go through [`instances`] (plain class instances as
+//! live objects, the rest pickled).
 
 use std::sync::Arc;
 
@@ -17,6 +19,7 @@ use shmheap::{Handle, Value, ValueRef};
 
 use crate::conn::Conn;
 use crate::errors::{Core, int_overflow};
+use crate::instances;
 use crate::objects::{Obj, SharedByteArray, SharedDict, SharedList, SharedSet};
 
 /// Nesting limit of conversions (the core's own limit is 128 too).
@@ -28,7 +31,7 @@ pub(crate) fn from_py(obj: &Bound<'_, PyAny>) -> PyResult<Value> {
     from_py_at(obj, 0)
 }
 
-fn from_py_at(obj: &Bound<'_, PyAny>, depth: u32) -> PyResult<Value> {
+pub(crate) fn from_py_at(obj: &Bound<'_, PyAny>, depth: u32) -> PyResult<Value> {
     if depth > MAX_DEPTH {
         return Err(PyRecursionError::new_err(format!(
             "value nests deeper than {MAX_DEPTH} levels (or contains itself)"
@@ -81,11 +84,9 @@ fn from_py_at(obj: &Bound<'_, PyAny>, depth: u32) -> PyResult<Value> {
     if let Some(o) = Obj::of(obj) {
         return o.copy_out(py);
     }
-    Err(PyTypeError::new_err(format!(
-        "shmheap cannot store a value of type '{}' (supported: None, bool, int, float, str, \
-         bytes, bytearray, tuple, list, dict, set, frozenset and shared objects)",
-        obj.get_type().qualname()?
-    )))
+    // Last: any other object, as an object (plain class instances) or a
+    // pickle.
+    instances::object_value(obj, depth)
 }
 
 fn seq<'py>(items: impl Iterator<Item = Bound<'py, PyAny>>, depth: u32) -> PyResult<Vec<Value>> {
@@ -145,6 +146,8 @@ pub(crate) fn to_py(
                 "a typed snapshot (an rkyv archive of a Rust type) cannot be read from Python",
             ));
         }
+        ValueRef::Pickled(b) => instances::unpickle(py, b)?,
+        ValueRef::Object(o) => instances::live(py, conn, o)?,
     })
 }
 
@@ -176,6 +179,8 @@ pub(crate) fn value_to_py(py: Python<'_>, v: &Value) -> PyResult<Py<PyAny>> {
         }
         Value::Set(s) => PySet::new(py, many(s)?)?.into_any().unbind(),
         Value::FrozenSet(s) => PyFrozenSet::new(py, many(s)?)?.into_any().unbind(),
+        Value::Pickled(b) => instances::unpickle(py, b)?,
+        Value::Object { class, attrs } => instances::local(py, class, attrs)?,
         _ => {
             return Err(PyTypeError::new_err(format!(
                 "a {} value cannot be read from Python",
@@ -213,6 +218,9 @@ pub(crate) fn to_python(py: Python<'_>, obj: &Bound<'_, PyAny>) -> PyResult<Py<P
             out.set_item(k, to_python(py, &v)?)?;
         }
         return Ok(out.into_any().unbind());
+    }
+    if instances::is_live_instance(obj)? {
+        return instances::to_local(obj);
     }
     Ok(obj.clone().unbind())
 }

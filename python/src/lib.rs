@@ -12,6 +12,7 @@ mod conn;
 mod convert;
 mod dict;
 mod errors;
+mod instances;
 mod list;
 mod objects;
 mod segment;

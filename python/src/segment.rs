@@ -347,7 +347,9 @@ pub(crate) struct PyTurn {
 /// Whether a value holds mutable containers (which come back live).
 fn has_live(v: &ValueRef<'_>) -> Result<bool, Error> {
     Ok(match v {
-        ValueRef::List(_) | ValueRef::Dict(_) | ValueRef::ByteArray(_) => true,
+        ValueRef::List(_) | ValueRef::Dict(_) | ValueRef::ByteArray(_) | ValueRef::Object(_) => {
+            true
+        }
         ValueRef::Set(s) => !s.is_frozen(),
         ValueRef::Tuple(t) => {
             for x in t.iter() {
@@ -445,7 +447,8 @@ impl PyTurn {
                 (
                     message(py, conn, t, h)?,
                     live,
-                    matches!(v, ValueRef::Tuple(_)),
+                    // Freed by identity later (no handle of their own).
+                    matches!(v, ValueRef::Tuple(_) | ValueRef::Object(_)),
                 )
             };
             if !live {
