@@ -123,9 +123,9 @@ impl<'t> ValueRef<'t> {
             T_PICKLED => ValueRef::Pickled(blob()?),
             T_OBJECT => {
                 let (c, d) = object::check(&m, b, seq(16)?)?;
-                // SAFETY (both): forwarded contract of `from_slot`.
-                let ValueRef::Str(class) = (unsafe { ValueRef::from_object(heap, c, T_STR)? })
-                else {
+                // SAFETY: forwarded contract of `from_slot`.
+                let class = unsafe { ValueRef::from_object(heap, c, T_STR)? };
+                let ValueRef::Str(class) = class else {
                     return Err(Error::corrupt(b.get(), "object class is not a str"));
                 };
                 let attrs = DictRef::new(heap, d)?;
