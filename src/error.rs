@@ -134,6 +134,12 @@ pub enum Error {
         /// What does not fit.
         what: String,
     },
+    /// A [`crate::Value::Object`] that cannot be written (its class path
+    /// is empty or longer than 1024 bytes); nothing was changed.
+    InvalidObject {
+        /// What is wrong with it.
+        what: &'static str,
+    },
     /// A value could not be converted to or from a Rust type (serde
     /// interop: `to_value`, `from_value`).
     Convert {
@@ -204,6 +210,7 @@ impl fmt::Display for Error {
             Error::Timeout => write!(f, "timed out waiting for the turn"),
             Error::PeerDied { pid } => write!(f, "process {pid} died while holding the turn"),
             Error::InvalidArray { what } => write!(f, "invalid array: {what}"),
+            Error::InvalidObject { what } => write!(f, "invalid object: {what}"),
             Error::Convert { what } => write!(f, "value conversion failed: {what}"),
         }
     }

@@ -1,8 +1,10 @@
 //! The values the operation fuzzers write: small ints, strings of a chosen
 //! length (long ones take real blocks), lists of ints, the scalar kinds
 //! with blocks of their own (big ints, complex, decimals, the datetime
-//! family), built through their checked constructors, and numeric arrays
-//! (float64 of one or two dimensions, bool).
+//! family), built through their checked constructors, numeric arrays
+//! (float64 of one or two dimensions, bool), pickled objects (opaque bytes
+//! of a chosen length) and objects (a class path and an attribute dict
+//! holding an int and a list of ints).
 
 use arbitrary::Arbitrary;
 use shmheap::{BigInt, BigUint, Date, DateTime, Decimal, Time, TimeDelta, UtcOffset, Value};
@@ -25,6 +27,8 @@ pub enum Item {
     F64s(Vec<i8>, u8),
     /// A bool array.
     Bools(Vec<bool>),
+    Pickled(u8),
+    Object(i8, Vec<i8>),
 }
 
 impl Item {
@@ -81,6 +85,14 @@ impl Item {
                 Value::array(&shape, &data).expect("the shape's product is the length")
             }
             Item::Bools(v) => Value::array(&[v.len()], v).expect("one dimension"),
+            Item::Pickled(n) => Value::Pickled(vec![0x80; *n as usize]),
+            Item::Object(n, v) => Value::object(
+                "fuzz.items:Point",
+                vec![
+                    ("n".into(), Value::Int(*n as i64)),
+                    ("xs".into(), Item::Ints(v.clone()).value()),
+                ],
+            ),
         }
     }
 }

@@ -23,6 +23,7 @@ enum Op {
     Remove(u16),
     Truncate(u16),
     Incr(u16),
+    AttrIncr(u16),
     Reverse,
     DictInsert(i8, Item),
     DictRemove(i8),
@@ -117,6 +118,22 @@ fuzz_target!(|ops: Vec<Op>| {
                     }
                     (Err(Error::IndexOutOfRange { .. }), None) => {}
                     (r, m) => panic!("int_mut({i}) gave {r:?}, model {m:?}"),
+                }
+            }
+            Op::AttrIncr(i) => {
+                // `+= 1` on the "n" attribute of an object item, in place.
+                let i = *i as usize % (len + 1);
+                let mut l = turn.list_mut(list).unwrap();
+                let n: Value = "n".into();
+                match (l.attrs_mut(i), l_model.get_mut(i)) {
+                    (Ok(mut a), Some(Value::Object { attrs, .. })) => {
+                        *a.int_mut(&n).unwrap() += 1;
+                        let (_, Value::Int(m)) = &mut attrs[0] else { panic!("model attrs {attrs:?}") };
+                        *m += 1;
+                    }
+                    (Err(Error::TypeMismatch { .. }), Some(v)) => assert!(!matches!(v, Value::Object { .. })),
+                    (Err(Error::IndexOutOfRange { .. }), None) => {}
+                    (r, m) => panic!("attrs_mut({i}) gave {:?}, model {m:?}", r.map(|_| ())),
                 }
             }
             Op::Reverse => {

@@ -20,6 +20,7 @@ import collections.abc as _abc
 import os as _os
 
 from ._errors import (
+    ClassNotFound,
     Corrupt,
     Error,
     NameTaken,
@@ -45,6 +46,7 @@ from ._native import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "ClassNotFound",
     "Corrupt",
     "Error",
     "NameTaken",

@@ -31,6 +31,13 @@ class Corrupt(Error): ...
 class StaleHandle(Error): ...
 class NotInTurn(Error): ...
 
+class ClassNotFound(Error, TypeError):
+    """An object read from the segment whose class cannot be imported here
+    by its path (``.path``, ``"module:qualname"``), or is not a plain class
+    here; also a pickled value naming a module or class missing here."""
+
+    path: str | None
+
 # ---- segments and turns ---------------------------------------------------
 
 class Segment:
@@ -245,4 +252,24 @@ class SharedByteArray:
     def __getattr__(self, name: str) -> Any: ...
 
 def to_python(obj: Any) -> Any:
-    """A deep local copy: SharedList -> list, SharedDict -> dict, ..."""
+    """A deep local copy: SharedList -> list, SharedDict -> dict, a live
+    instance -> a local instance of its class, ...
+
+    Values of no built-in kind: an instance of a *plain class* (a class
+    written in Python whose state is its ``__dict__`` and ``__slots__``:
+    dataclasses, frozen or with slots, and ordinary classes; not a subclass
+    of a built-in or extension type, not an Enum, no metaclass but
+    ``type``/``ABCMeta``, no ``__reduce__``/``__reduce_ex__``/
+    ``__getstate__``/``__setstate__``/``__getnewargs__``/
+    ``__getattribute__``/``__setattr__``/``__delattr__``/
+    ``__init_subclass__`` of its own (a dataclass's generated ones are
+    fine), importable by ``module:qualname``, not defined in a function) is
+    stored as a live object: reading it gives an instance of a subclass of
+    its class (``isinstance`` holds, ``obj.__class__`` is the class,
+    ``__init__`` is not called) whose attribute reads and writes go to the
+    segment, usable only inside a turn (``NotInTurn``), pickled live like
+    every shared object. Anything else is pickled (``pickle.dumps``,
+    highest protocol) and read back as an unpickled **copy**; a value that
+    cannot be pickled raises ``TypeError``. Neither kind can be a dict key
+    or a set member (``TypeError: unhashable``). A class the reader cannot
+    import raises ``ClassNotFound``."""

@@ -47,3 +47,14 @@ class StaleHandle(Error):
 class NotInTurn(Error):
     """A shared object was used while this thread holds no turn of its
     segment."""
+
+
+class ClassNotFound(Error, TypeError):
+    """An object in the segment cannot be rebuilt in this process: its class
+    (``.path``, ``"module:qualname"``) cannot be imported here, or is not a
+    plain class here; or a pickled value names a class or module that
+    cannot be imported."""
+
+    def __init__(self, message: str, path: str | None = None) -> None:
+        super().__init__(message)
+        self.path = path

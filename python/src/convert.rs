@@ -3,7 +3,9 @@
 //! Into the segment everything goes by value ([`from_py`], before the turn
 //! is borrowed, since it may run Python code). Out of it, immutable values
 //! come back as Python values and mutable containers as live shared
-//! objects ([`to_py`]); [`value_to_py`] makes a deep local copy.
+//! objects ([`to_py`]); [`value_to_py`] makes a deep local copy. Objects
+//! of no built-in kind go through [`instances`] (plain class instances as
+//! live objects, the rest pickled).
 
 use std::sync::Arc;
 
@@ -17,6 +19,7 @@ use shmheap::{Handle, Value, ValueRef};
 
 use crate::conn::Conn;
 use crate::errors::Core;
+use crate::instances;
 use crate::objects::{Obj, SharedByteArray, SharedDict, SharedList, SharedSet};
 use crate::scalars;
 
@@ -29,7 +32,7 @@ pub(crate) fn from_py(obj: &Bound<'_, PyAny>) -> PyResult<Value> {
     from_py_at(obj, 0)
 }
 
-fn from_py_at(obj: &Bound<'_, PyAny>, depth: u32) -> PyResult<Value> {
+pub(crate) fn from_py_at(obj: &Bound<'_, PyAny>, depth: u32) -> PyResult<Value> {
     if depth > MAX_DEPTH {
         return Err(PyRecursionError::new_err(format!(
             "value nests deeper than {MAX_DEPTH} levels (or contains itself)"
@@ -90,13 +93,9 @@ fn from_py_at(obj: &Bound<'_, PyAny>, depth: u32) -> PyResult<Value> {
     if let Some(v) = crate::array::from_buffer(obj)? {
         return Ok(v);
     }
-    Err(PyTypeError::new_err(format!(
-        "shmheap cannot store a value of type '{}' (supported: None, bool, int, float, complex, \
-         str, bytes, bytearray, tuple, list, dict, set, frozenset, decimal.Decimal, \
-         datetime.datetime/date/time/timedelta, numeric arrays (numpy, memoryview, array.array) \
-         and shared objects)",
-        obj.get_type().qualname()?
-    )))
+    // Last: any other object, as an object (plain class instances) or a
+    // pickle.
+    instances::object_value(obj, depth)
 }
 
 fn seq<'py>(items: impl Iterator<Item = Bound<'py, PyAny>>, depth: u32) -> PyResult<Vec<Value>> {
@@ -164,6 +163,8 @@ pub(crate) fn to_py(
                 "a typed snapshot (an rkyv archive of a Rust type) cannot be read from Python",
             ));
         }
+        ValueRef::Pickled(b) => instances::unpickle(py, b)?,
+        ValueRef::Object(o) => instances::live(py, conn, o)?,
     })
 }
 
@@ -196,6 +197,8 @@ pub(crate) fn value_to_py(py: Python<'_>, v: &Value) -> PyResult<Py<PyAny>> {
         Value::Set(s) => PySet::new(py, many(s)?)?.into_any().unbind(),
         Value::FrozenSet(s) => PyFrozenSet::new(py, many(s)?)?.into_any().unbind(),
         Value::Array(a) => crate::array::copy_to_py(py, a)?,
+        Value::Pickled(b) => instances::unpickle(py, b)?,
+        Value::Object { class, attrs } => instances::local(py, class, attrs)?,
         v => match scalars::to_py(py, v)? {
             Some(o) => o,
             None => {
@@ -236,6 +239,9 @@ pub(crate) fn to_python(py: Python<'_>, obj: &Bound<'_, PyAny>) -> PyResult<Py<P
             out.set_item(k, to_python(py, &v)?)?;
         }
         return Ok(out.into_any().unbind());
+    }
+    if instances::is_live_instance(obj)? {
+        return instances::to_local(obj);
     }
     Ok(obj.clone().unbind())
 }

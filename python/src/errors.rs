@@ -56,9 +56,10 @@ pub(crate) fn to_py(py: Python<'_>, e: Error) -> PyErr {
         Error::KeyNotFound { key } => PyKeyError::new_err(key),
         Error::TypeMismatch { .. } | Error::Convert { .. } => PyTypeError::new_err(msg),
         Error::Unhashable { kind } => PyTypeError::new_err(format!("unhashable type: '{kind}'")),
-        Error::InvalidName { .. } | Error::InvalidSize { .. } | Error::InvalidArray { .. } => {
-            PyValueError::new_err(msg)
-        }
+        Error::InvalidName { .. }
+        | Error::InvalidSize { .. }
+        | Error::InvalidArray { .. }
+        | Error::InvalidObject { .. } => PyValueError::new_err(msg),
         Error::NestingTooDeep { .. } => PyRecursionError::new_err(msg),
         Error::Io { source, .. } => {
             let kind = source.kind();

@@ -14,6 +14,7 @@ mod convert;
 mod dict;
 mod errors;
 mod exports;
+mod instances;
 mod list;
 mod objects;
 mod scalars;

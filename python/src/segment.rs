@@ -355,7 +355,9 @@ pub(crate) struct PyTurn {
 /// Whether a value holds mutable containers (which come back live).
 fn has_live(v: &ValueRef<'_>) -> Result<bool, Error> {
     Ok(match v {
-        ValueRef::List(_) | ValueRef::Dict(_) | ValueRef::ByteArray(_) => true,
+        ValueRef::List(_) | ValueRef::Dict(_) | ValueRef::ByteArray(_) | ValueRef::Object(_) => {
+            true
+        }
         ValueRef::Set(s) => !s.is_frozen(),
         ValueRef::Tuple(t) => {
             for x in t.iter() {
@@ -475,7 +477,13 @@ impl PyTurn {
                 } else {
                     message(py, conn, t, h)?
                 };
-                (obj, live, matches!(v, ValueRef::Tuple(_)))
+                // Tuples and objects are freed by identity later (no
+                // handle of their own).
+                (
+                    obj,
+                    live,
+                    matches!(v, ValueRef::Tuple(_) | ValueRef::Object(_)),
+                )
             };
             if !live {
                 t.free(h).py(py)?;

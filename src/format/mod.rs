@@ -10,6 +10,7 @@ pub(crate) mod hash;
 pub(crate) mod hashed;
 pub(crate) mod hashed_check;
 pub(crate) mod list;
+pub(crate) mod object;
 pub(crate) mod recover;
 pub(crate) mod scalar;
 pub(crate) mod slot;
@@ -144,7 +145,9 @@ pub(crate) const SEQ_SLOTS: u64 = HDR + 16;
 pub(crate) fn free_object(heap: &Heap, b: Offset) -> Result<(), Error> {
     // Leaves (the common case) need no stack.
     let kind = heap.live(b)?.2;
-    if matches!(kind, T_STR | T_BYTES | T_TYPED | T_ARRAY) || scalar::is_scalar_kind(kind) {
+    if matches!(kind, T_STR | T_BYTES | T_TYPED | T_ARRAY | T_PICKLED)
+        || scalar::is_scalar_kind(kind)
+    {
         return heap.free(b);
     }
     let mut stack = vec![b];
@@ -159,7 +162,8 @@ pub(crate) fn free_object(heap: &Heap, b: Offset) -> Result<(), Error> {
             Ok(())
         };
         match kind {
-            T_TUPLE | T_FROZENSET => {
+            // An object is a tuple of its class str and attribute dict.
+            T_TUPLE | T_FROZENSET | T_OBJECT => {
                 let n = m.u64(payload(b))?;
                 for i in 0..n {
                     push_slot(b.add(SEQ_SLOTS + 16 * i))?;

@@ -12,8 +12,8 @@ use super::bytearray::{BA_PAYLOAD, ByteArrayLayout};
 use super::list::{CHUNK_SLOTS, ListLayout, TABLE_ENTRIES, chunk_cap};
 use super::{
     K_BOX, K_BYTES_DATA, K_JOURNAL, K_LIST_CHUNK, K_LIST_TABLE, K_QUEUE, SEQ_SLOTS, Slot,
-    T_BYTEARRAY, T_BYTES, T_DICT, T_FROZENSET, T_LIST, T_SET, T_STR, T_TUPLE, is_ptr_tag, payload,
-    type_name,
+    T_BYTEARRAY, T_BYTES, T_DICT, T_FROZENSET, T_LIST, T_OBJECT, T_PICKLED, T_SET, T_STR, T_TUPLE,
+    is_ptr_tag, payload, type_name,
 };
 use crate::Error;
 use crate::alloc::{HDR, Heap, QUEUED, ROOT};
@@ -132,7 +132,8 @@ impl Walk<'_> {
             }
             super::T_TYPED => super::typed::TypedLayout::validate(self.heap, b)?,
             super::T_ARRAY => super::array::ArrayLayout::validate(self.heap, b)?,
-            T_STR | T_BYTES => {
+            // A pickle is opaque bytes: laid out and checked as bytes.
+            T_STR | T_BYTES | T_PICKLED => {
                 let len = m.u64(payload(b))?;
                 if len > cap - 8 {
                     return Err(too_long(type_name(kind)));
@@ -145,13 +146,17 @@ impl Walk<'_> {
                         .map_err(|e| Error::corrupt(o, format!("str is not UTF-8: {e}")))?;
                 }
             }
-            T_TUPLE | T_FROZENSET => {
+            // An object is a tuple of two slots (class str, attribute dict).
+            T_TUPLE | T_FROZENSET | T_OBJECT => {
                 let len = m.u64(payload(b))?;
                 if len.checked_mul(16).is_none_or(|n| n > cap - 16) {
                     return Err(too_long(type_name(kind)));
                 }
                 if m.u64(payload(b).add(8))? != 0 {
                     return Err(Error::corrupt(o, "reserved word is not zero"));
+                }
+                if kind == T_OBJECT {
+                    super::object::check(&m, b, len)?;
                 }
                 for i in 0..len {
                     self.slot(b.add(SEQ_SLOTS + 16 * i))?;

@@ -278,6 +278,17 @@ impl<'seg> Turn<'seg> {
         Ok(unsafe { DictMut::new(heap, h.offset) })
     }
 
+    /// The attribute dict of the object ([`crate::Value::Object`]) behind
+    /// a handle, for mutation in place (the object owns the dict; the
+    /// class path never changes).
+    pub fn attrs_mut(&mut self, h: Handle) -> Result<DictMut<'_>, Error> {
+        let heap = self.heap();
+        heap.check_handle(h)?;
+        let d = crate::value::attrs_block(heap, h.offset)?;
+        // SAFETY: a live dict block; the view borrows the turn mutably.
+        Ok(unsafe { DictMut::new(heap, d) })
+    }
+
     /// The shared set behind a handle, for mutation (a frozen set is
     /// refused: [`Error::TypeMismatch`]).
     pub fn set_mut(&mut self, h: Handle) -> Result<SetMut<'_>, Error> {

@@ -665,6 +665,8 @@ impl<'t> Source<'t> for ValueRef<'t> {
             | ValueRef::Time(_)
             | ValueRef::TimeDelta(_) => Node::Other(self.type_name()),
             ValueRef::Array(_) => Node::Other("numeric array"),
+            ValueRef::Pickled(_) => Node::Other("pickled object"),
+            ValueRef::Object(_) => Node::Other("object"),
         }
     }
 }
@@ -723,6 +725,8 @@ impl<'a> Source<'a> for &'a Value {
             | Value::Time(_)
             | Value::TimeDelta(_) => Node::Other(self.type_name()),
             Value::Array(_) => Node::Other("numeric array"),
+            Value::Pickled(_) => Node::Other("pickled object"),
+            Value::Object { .. } => Node::Other("object"),
         }
     }
 }

@@ -523,6 +523,15 @@ impl<'t> DictMut<'t> {
         Ok(unsafe { DictMut::new(self.heap, b) })
     }
 
+    /// The attribute dict of the object that is the value of `key`, for
+    /// mutation in place.
+    pub fn attrs_mut(&mut self, key: &Value) -> Result<DictMut<'_>, Error> {
+        let b = self.object_of(key, crate::format::T_OBJECT, "object")?;
+        let d = super::attrs_block(self.heap, b)?;
+        // SAFETY: a live dict block, borrowed mutably through `self`.
+        Ok(unsafe { DictMut::new(self.heap, d) })
+    }
+
     /// The set that is the value of `key`, for mutation in place.
     pub fn set_mut(&mut self, key: &Value) -> Result<SetMut<'_>, Error> {
         let b = self.object_of(key, T_SET, "set")?;

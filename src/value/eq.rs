@@ -59,6 +59,11 @@ pub(crate) enum Shape<'a> {
     /// A numeric array: element type, shape and data (equal iff the type
     /// and shape are and the elements are equal numbers).
     Array(Dtype, &'a [usize], &'a [u8]),
+    /// A pickled object's bytes (equal iff the bytes are).
+    Pickled(&'a [u8]),
+    /// An object: its class path and number of attributes; its attributes
+    /// are reached as a dict's entries ([`Py::each`], [`Py::find`]).
+    Object(&'a str, usize),
 }
 
 /// A value that can be compared like Python's: `&Value` or `ValueRef`.
@@ -111,6 +116,8 @@ impl Py for &Value {
             Value::Time(v) => Shape::Time(*v),
             Value::TimeDelta(v) => Shape::TimeDelta(*v),
             Value::Array(a) => Shape::Array(a.dtype, &a.shape, &a.data),
+            Value::Pickled(b) => Shape::Pickled(b),
+            Value::Object { class, attrs } => Shape::Object(class, attrs.len()),
         }
     }
     fn item(self, i: usize) -> Result<Self, Error> {
@@ -139,7 +146,7 @@ impl Py for &Value {
                     }
                 }
             }
-            Value::Dict(v) => {
+            Value::Dict(v) | Value::Object { attrs: v, .. } => {
                 for (k, x) in v {
                     if !f(k, x)? {
                         return Ok(false);
@@ -160,7 +167,7 @@ impl Py for &Value {
                 }
             }
             // A repeated key: the last value counts (as when written).
-            Value::Dict(v) => {
+            Value::Dict(v) | Value::Object { attrs: v, .. } => {
                 for (k2, x) in v.iter().rev() {
                     if eq(k2, k, depth)? {
                         return Ok(Some(x));
@@ -202,6 +209,8 @@ impl<'t> Py for ValueRef<'t> {
             // (never expected) leaves no data, which no shape matches
             // but an empty one.
             ValueRef::Array(a) => Shape::Array(a.dtype(), a.shape(), a.as_bytes().unwrap_or(&[])),
+            ValueRef::Pickled(b) => Shape::Pickled(b),
+            ValueRef::Object(o) => Shape::Object(o.class(), o.attrs().len()),
         }
     }
     fn item(self, i: usize) -> Result<Self, Error> {
@@ -216,7 +225,7 @@ impl<'t> Py for ValueRef<'t> {
     }
     fn hashed(self) -> bool {
         match self {
-            ValueRef::Dict(_) => true,
+            ValueRef::Dict(_) | ValueRef::Object(_) => true,
             ValueRef::Set(s) => s.is_hashed(),
             _ => false,
         }
@@ -239,6 +248,7 @@ impl<'t> Py for ValueRef<'t> {
                     }
                 }
             }
+            ValueRef::Object(o) => return ValueRef::Dict(o.attrs()).each(f),
             _ => return not_a_container(ValueRef::type_name(&self)),
         }
         Ok(true)
@@ -247,6 +257,7 @@ impl<'t> Py for ValueRef<'t> {
         match self {
             ValueRef::Set(s) => s.find_py(k, depth),
             ValueRef::Dict(d) => d.find_py(k, depth),
+            ValueRef::Object(o) => o.attrs().find_py(k, depth),
             _ => not_a_container(ValueRef::type_name(&self)),
         }
     }
@@ -363,14 +374,20 @@ pub(crate) fn eq<A: Py, B: Py>(a: A, b: B, depth: u32) -> Result<bool, Error> {
                 included(a, b, false, d)? && included(b, a, false, d)?
             }
         }
-        (Shape::Dict(n), Shape::Dict(m)) => {
-            if a.hashed() && b.hashed() {
-                n == m && included(a, b, true, d)?
-            } else {
-                included(a, b, true, d)? && included(b, a, true, d)?
-            }
-        }
+        (Shape::Dict(n), Shape::Dict(m)) => dict_eq(a, b, n, m, d)?,
+        // An object: the same class and equal attribute dicts.
+        (Shape::Object(c, n), Shape::Object(k, m)) => c == k && dict_eq(a, b, n, m, d)?,
+        (Shape::Pickled(x), Shape::Pickled(y)) => x == y,
         _ => false,
+    })
+}
+
+/// Two dicts (or two objects' attributes) of `n` and `m` entries, equal.
+fn dict_eq<A: Py, B: Py>(a: A, b: B, n: usize, m: usize, d: u32) -> Result<bool, Error> {
+    Ok(if a.hashed() && b.hashed() {
+        n == m && included(a, b, true, d)?
+    } else {
+        included(a, b, true, d)? && included(b, a, true, d)?
     })
 }
 
@@ -445,7 +462,8 @@ pub(crate) fn py_eq(a: &Value, b: &Value) -> bool {
 }
 
 /// The stable hash of a hashable value; [`Error::Unhashable`] for list,
-/// dict, set and bytearray (and tuples containing them).
+/// dict, set, bytearray, pickled objects and objects (and tuples
+/// containing them).
 pub(crate) fn hash<P: Py>(v: P, depth: u32) -> Result<u64, Error> {
     let d = deeper(depth)?;
     Ok(match v.view() {

@@ -738,6 +738,14 @@ impl<'t> ListMut<'t> {
         Ok(unsafe { DictMut::new(self.heap, b) })
     }
 
+    /// The attribute dict of the object item `i`, for mutation in place.
+    pub fn attrs_mut(&mut self, i: usize) -> Result<DictMut<'_>, Error> {
+        let b = self.object_at(i, crate::format::T_OBJECT)?;
+        let d = super::attrs_block(self.heap, b)?;
+        // SAFETY: a live dict block, borrowed mutably through `self`.
+        Ok(unsafe { DictMut::new(self.heap, d) })
+    }
+
     /// The set item `i`, for mutation in place.
     pub fn set_mut(&mut self, i: usize) -> Result<SetMut<'_>, Error> {
         let b = self.object_at(i, T_SET)?;

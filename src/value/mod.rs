@@ -15,11 +15,12 @@ pub use bytes::BytesMut;
 pub use dict::{DictIter, DictMut, DictRef};
 pub use list::ListMut;
 pub use set::{Members, SetIter, SetMut, SetRef};
-pub use view::{ListIter, ListRef, TupleRef, TypedRef, ValueRef};
+pub use view::{ListIter, ListRef, ObjectRef, TupleRef, TypedRef, ValueRef};
 
 #[cfg(feature = "serde")]
 pub(crate) use eq::MAX_DEPTH;
 pub(crate) use eq::{hash_value, py_eq};
+pub(crate) use view::attrs_block;
 pub(crate) use write::{copy_slot, free_slot, into_slot, write_slot};
 
 /// An owned, dynamically typed value: what goes into a segment and what
@@ -86,6 +87,23 @@ pub enum Value {
     /// written as a fixed-size shared array that [`crate::ArrayMut`]
     /// changes in place.
     Array(Array),
+    /// An opaque pickle of a Python object (what the Python package stores
+    /// for an object it has no other kind for; it reads back as an
+    /// unpickled copy). Rust sees only the bytes. Two pickled values are
+    /// equal iff their bytes are (a Python reader that wants Python's
+    /// equality compares the unpickled objects instead); unhashable.
+    Pickled(Vec<u8>),
+    /// An instance of a class: the class's import path (Python writes
+    /// `"module:qualname"`, e.g. `"mypkg.models:Point"`; 1..=1024 bytes)
+    /// and its attributes, a dict that the object owns and that stays
+    /// mutable in the segment ([`crate::Turn::attrs_mut`]). Equal iff the
+    /// class paths are equal and the attribute dicts are; unhashable.
+    Object {
+        /// The class's import path.
+        class: String,
+        /// The attributes (name, value), in insertion order.
+        attrs: Vec<(Value, Value)>,
+    },
 }
 
 /// An owned rkyv archive of a Rust value, tagged with its type's
@@ -143,6 +161,15 @@ impl Value {
         Array::new(shape, data).map(Value::Array)
     }
 
+    /// An instance of the class at `class` (an import path) with the
+    /// attributes `attrs`.
+    pub fn object(class: impl Into<String>, attrs: Vec<(Value, Value)>) -> Value {
+        Value::Object {
+            class: class.into(),
+            attrs,
+        }
+    }
+
     /// The Python name of this value's type.
     pub fn type_name(&self) -> &'static str {
         match self {
@@ -159,6 +186,8 @@ impl Value {
             Value::Set(_) => "set",
             Value::FrozenSet(_) => "frozenset",
             Value::Typed(_) => "typed",
+            Value::Pickled(_) => "pickled object",
+            Value::Object { .. } => "object",
             Value::Array(_) => "array",
             Value::BigInt(_) => "int",
             Value::Complex { .. } => "complex",
@@ -408,6 +437,8 @@ mod array_tests;
 mod dict_tests;
 #[cfg(test)]
 mod list_tests;
+#[cfg(test)]
+mod object_tests;
 #[cfg(test)]
 mod oom_tests;
 #[cfg(test)]

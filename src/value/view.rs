@@ -12,7 +12,8 @@ use crate::format::scalar::{self, Scalar};
 use crate::format::typed::TypedLayout;
 use crate::format::{
     SEQ_SLOTS, Slot, T_ARRAY, T_BOOL, T_BYTEARRAY, T_BYTES, T_DICT, T_FLOAT, T_FROZENSET, T_INT,
-    T_LIST, T_NONE, T_SET, T_STR, T_TUPLE, T_TYPED, payload, type_name,
+    T_LIST, T_NONE, T_OBJECT, T_PICKLED, T_SET, T_STR, T_TUPLE, T_TYPED, object, payload,
+    type_name,
 };
 use crate::scalar::{BigInt, BigIntRef, Date, DateTime, Decimal, DecimalRef, Time, TimeDelta};
 use crate::segment::Offset;
@@ -66,6 +67,10 @@ pub enum ValueRef<'t> {
     TimeDelta(TimeDelta),
     /// A numeric array (read it as `&[T]` with [`ValueRef::as_array`]).
     Array(AnyArrayRef<'t>),
+    /// A pickled Python object: its opaque bytes, in place.
+    Pickled(&'t [u8]),
+    /// An instance of a class: its class path and attribute dict.
+    Object(ObjectRef<'t>),
 }
 
 fn mismatch<T>(expected: &'static str, found: &ValueRef<'_>) -> Result<T, Error> {
@@ -139,6 +144,22 @@ impl<'t> ValueRef<'t> {
                     .map_err(|_| Error::corrupt(b.get(), "str is not UTF-8"))?,
             ),
             T_BYTES => ValueRef::Bytes(blob()?),
+            T_PICKLED => ValueRef::Pickled(blob()?),
+            T_OBJECT => {
+                let (c, d) = object::check(&m, b, seq(16)?)?;
+                // SAFETY: forwarded contract of `from_slot`.
+                let class = unsafe { ValueRef::from_object(heap, c, T_STR)? };
+                let ValueRef::Str(class) = class else {
+                    return Err(Error::corrupt(b.get(), "object class is not a str"));
+                };
+                let attrs = DictRef::new(heap, d)?;
+                ValueRef::Object(ObjectRef {
+                    heap,
+                    b,
+                    class,
+                    attrs,
+                })
+            }
             T_BYTEARRAY => {
                 let l = ByteArrayLayout::read(&heap, b)?;
                 // SAFETY: forwarded contract of `from_slot`.
@@ -208,6 +229,8 @@ impl<'t> ValueRef<'t> {
             ValueRef::Time(_) => "time",
             ValueRef::TimeDelta(_) => "timedelta",
             ValueRef::Array(_) => "array",
+            ValueRef::Pickled(_) => "pickled object",
+            ValueRef::Object(_) => "object",
         }
     }
 
@@ -362,6 +385,22 @@ impl<'t> ValueRef<'t> {
         }
     }
 
+    /// The bytes of a pickled object, in place.
+    pub fn as_pickled(&self) -> Result<&'t [u8], Error> {
+        match *self {
+            ValueRef::Pickled(b) => Ok(b),
+            _ => mismatch("pickled object", self),
+        }
+    }
+
+    /// The object view (class path and attribute dict).
+    pub fn as_object(&self) -> Result<ObjectRef<'t>, Error> {
+        match *self {
+            ValueRef::Object(o) => Ok(o),
+            _ => mismatch("object", self),
+        }
+    }
+
     /// Copies the value out of the segment.
     pub fn to_value(&self) -> Result<Value, Error> {
         self.copy_out(0)
@@ -418,14 +457,12 @@ impl<'t> ValueRef<'t> {
                     .map(|v| v?.copy_out(depth + 1))
                     .collect::<Result<_, _>>()?,
             ),
-            ValueRef::Dict(d) => Value::Dict(
-                d.iter()
-                    .map(|kv| {
-                        let (k, v) = kv?;
-                        Ok((k.copy_out(depth + 1)?, v.copy_out(depth + 1)?))
-                    })
-                    .collect::<Result<_, Error>>()?,
-            ),
+            ValueRef::Dict(d) => Value::Dict(entries_out(*d, depth)?),
+            ValueRef::Pickled(b) => Value::Pickled(b.to_vec()),
+            ValueRef::Object(o) => Value::Object {
+                class: o.class.to_owned(),
+                attrs: entries_out(o.attrs, depth)?,
+            },
         })
     }
 
@@ -458,8 +495,83 @@ impl<'t> ValueRef<'t> {
             ValueRef::List(l) => Some((l.heap, l.l.b)),
             ValueRef::Typed(t) => Some((t.heap, t.b)),
             ValueRef::Array(a) => Some((a.heap, a.b)),
+            ValueRef::Object(o) => Some((o.heap, o.b)),
             _ => None,
         }
+    }
+}
+
+/// Copies a dict's entries out (depth `depth` is the dict's own).
+fn entries_out(d: DictRef<'_>, depth: u32) -> Result<Vec<(Value, Value)>, Error> {
+    d.iter()
+        .map(|kv| {
+            let (k, v) = kv?;
+            Ok((k.copy_out(depth + 1)?, v.copy_out(depth + 1)?))
+        })
+        .collect()
+}
+
+/// An instance of a class in a segment ([`Value::Object`]): its class path
+/// and its attribute dict, which the object owns. The dict is a shared
+/// dict like any other: read it with [`ObjectRef::attrs`], change it in
+/// place with [`crate::Turn::attrs_mut`] (or [`crate::ListMut::attrs_mut`],
+/// [`crate::DictMut::attrs_mut`] for an object inside a container).
+#[derive(Clone, Copy)]
+pub struct ObjectRef<'t> {
+    heap: Heap,
+    b: Offset,
+    class: &'t str,
+    attrs: DictRef<'t>,
+}
+
+impl std::fmt::Debug for ObjectRef<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "ObjectRef({:?}, {:?}, {:?})",
+            self.b, self.class, self.attrs
+        )
+    }
+}
+
+impl<'t> ObjectRef<'t> {
+    /// The class's import path (Python writes `"module:qualname"`).
+    pub fn class(&self) -> &'t str {
+        self.class
+    }
+
+    /// The attribute dict, read-only.
+    pub fn attrs(&self) -> DictRef<'t> {
+        self.attrs
+    }
+
+    /// The object's handle (keep it across turns; [`crate::Turn::attrs_mut`]
+    /// opens its attributes for mutation).
+    pub fn handle(&self) -> Option<crate::Handle> {
+        self.heap.handle(self.b).ok()
+    }
+
+    /// Copies the object out.
+    pub fn to_value(&self) -> Result<Value, Error> {
+        ValueRef::Object(*self).to_value()
+    }
+}
+
+/// The attribute dict of the object at `b` (a live block of kind 22),
+/// checked: for the mutable accessors, which hand it out as a `DictMut`.
+pub(crate) fn attrs_block(heap: Heap, b: Offset) -> Result<Offset, Error> {
+    let (_, _, kind) = heap.live(b)?;
+    if kind != T_OBJECT {
+        return Err(Error::TypeMismatch {
+            expected: "object",
+            found: type_name(kind),
+        });
+    }
+    // SAFETY: the view lives only in this statement, inside the caller's
+    // borrow of the turn.
+    match unsafe { ValueRef::from_object(heap, b, T_OBJECT)? } {
+        ValueRef::Object(o) => Ok(o.attrs.b),
+        _ => Err(Error::corrupt(b.get(), "object block read as another kind")),
     }
 }
 

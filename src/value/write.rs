@@ -15,8 +15,8 @@ use crate::format::list::ListLayout;
 use crate::format::scalar::{self, Fixed};
 use crate::format::typed::{TYPED_DATA, TypedLayout};
 use crate::format::{
-    SEQ_SLOTS, Slot, T_BOOL, T_BYTEARRAY, T_BYTES, T_DICT, T_FLOAT, T_FROZENSET, T_INT, T_SET,
-    T_STR, T_TUPLE, free_object, payload,
+    SEQ_SLOTS, Slot, T_BOOL, T_BYTEARRAY, T_BYTES, T_DICT, T_FLOAT, T_FROZENSET, T_INT, T_OBJECT,
+    T_PICKLED, T_SET, T_STR, T_TUPLE, free_object, object, payload,
 };
 use crate::segment::Offset;
 
@@ -70,17 +70,33 @@ fn write_at(heap: &Heap, v: &Value, depth: u32) -> Result<Slot, Error> {
         Value::Str(s) => Slot::ptr_to(T_STR, write_blob(heap, T_STR, s.as_bytes())?),
         Value::Bytes(b) => Slot::ptr_to(T_BYTES, write_blob(heap, T_BYTES, b)?),
         Value::ByteArray(b) => Slot::ptr_to(T_BYTEARRAY, ByteArrayLayout::create(heap, b)?),
-        Value::Tuple(items) => Slot::ptr_to(
-            T_TUPLE,
-            write_seq(heap, T_TUPLE, items.len() as u64, items.iter(), d)?,
-        ),
+        Value::Tuple(items) => Slot::ptr_to(T_TUPLE, write_seq(heap, T_TUPLE, items.iter(), d)?),
         Value::FrozenSet(items) => {
             let keep = unique_keys(items.iter())?;
             let items: Vec<&Value> = keep.iter().map(|&i| &items[i]).collect();
             Slot::ptr_to(
                 T_FROZENSET,
-                write_seq(heap, T_FROZENSET, items.len() as u64, items.into_iter(), d)?,
+                write_seq(heap, T_FROZENSET, items.into_iter(), d)?,
             )
+        }
+        Value::Pickled(b) => Slot::ptr_to(T_PICKLED, write_blob(heap, T_PICKLED, b)?),
+        Value::Object { class, attrs } => {
+            if !object::class_ok(class) {
+                return Err(Error::InvalidObject {
+                    what: "its class path is empty or longer than 1024 bytes",
+                });
+            }
+            // The tuple layout: slot 0 the class str, slot 1 the attributes.
+            let entries: Vec<(&Value, Option<&Value>)> =
+                attrs.iter().map(|(k, v)| (k, Some(v))).collect();
+            let parts = [0, 1].into_iter().map(|i| -> Result<Slot, Error> {
+                Ok(if i == 0 {
+                    Slot::ptr_to(T_STR, write_blob(heap, T_STR, class.as_bytes())?)
+                } else {
+                    Slot::ptr_to(T_DICT, write_hashed(heap, T_DICT, &entries, d)?)
+                })
+            });
+            Slot::ptr_to(T_OBJECT, write_slots(heap, T_OBJECT, parts)?)
         }
         Value::Set(items) => {
             let items: Vec<(&Value, Option<&Value>)> = items.iter().map(|v| (v, None)).collect();
@@ -188,21 +204,31 @@ pub(crate) fn write_blob(heap: &Heap, tag: u8, bytes: &[u8]) -> Result<Offset, E
     Ok(b)
 }
 
-/// tuple, frozen set, dict: `len`, a zero word, then the slots.
+/// tuple, frozen set: `len`, a zero word, then the slots.
 fn write_seq<'a>(
     heap: &Heap,
     tag: u8,
-    len: u64,
     items: impl ExactSizeIterator<Item = &'a Value>,
     depth: u32,
+) -> Result<Offset, Error> {
+    write_slots(heap, tag, items.map(|v| write_at(heap, v, depth)))
+}
+
+/// The tuple layout (tuple, frozen set, object): `len`, a zero word, then
+/// the slots, each item written completely before its slot is stored. On
+/// error nothing stays allocated.
+fn write_slots(
+    heap: &Heap,
+    tag: u8,
+    items: impl ExactSizeIterator<Item = Result<Slot, Error>>,
 ) -> Result<Offset, Error> {
     let n = items.len() as u64;
     let b = heap.alloc(16 + 16 * n, tag)?;
     let m = heap.mem;
-    m.set_u64(payload(b), len)?;
+    m.set_u64(payload(b), n)?;
     m.set_u64(payload(b).add(8), 0)?;
-    for (i, v) in items.enumerate() {
-        match write_at(heap, v, depth) {
+    for (i, s) in items.enumerate() {
+        match s {
             Ok(s) => s.write(&m, b.add(SEQ_SLOTS + 16 * i as u64))?,
             Err(e) => {
                 for j in 0..i as u64 {
