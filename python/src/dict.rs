@@ -186,7 +186,7 @@ impl SharedDict {
         let key = from_py(k)?;
         self.dict(py, |d| {
             self.leaving(py, d, [&key])?;
-            Ok(d.remove(&key).py(py)?)
+            d.remove(&key).py(py)
         })
         .and_then(|r| match r {
             Some(_) => Ok(()),

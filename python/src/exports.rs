@@ -76,10 +76,8 @@ pub(crate) fn check_free<'a>(
         stack.push(v.py(py)?);
         while let Some(v) = stack.pop() {
             match v {
-                ValueRef::Array(a) => {
-                    if a.handle().is_some_and(|h| is_exported(conn, h)) {
-                        return Err(exported_array());
-                    }
+                ValueRef::Array(a) if a.handle().is_some_and(|h| is_exported(conn, h)) => {
+                    return Err(exported_array());
                 }
                 ValueRef::List(l) => {
                     for x in l.iter() {
@@ -93,6 +91,12 @@ pub(crate) fn check_free<'a>(
                 }
                 ValueRef::Dict(d) => {
                     for kv in d.iter() {
+                        stack.push(kv.py(py)?.1);
+                    }
+                }
+                // An instance's attributes hold values as a dict does.
+                ValueRef::Object(o) => {
+                    for kv in o.attrs().iter() {
                         stack.push(kv.py(py)?.1);
                     }
                 }

@@ -7,10 +7,7 @@ use crate::segment::Offset;
 use crate::{Error, Handle, Segment, Turn, Value, ValueRef};
 
 fn seg() -> Segment {
-    Segment::options()
-        .size(1 << 20)
-        .create_in_memory()
-        .expect("in-memory segment")
+    crate::test_segment(1 << 20)
 }
 
 fn own(turn: &mut Turn<'_>, v: &Value) -> Handle {
