@@ -76,12 +76,12 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// An in-memory segment of `size` bytes for the unit tests. Under Miri
 /// every byte of a segment costs time (creating and using a 4 MiB segment
-/// took minutes there), so sizes are capped at 512 KiB; the tests' Miri
+/// took minutes there), so sizes are capped at 256 KiB; the tests' Miri
 /// workloads are small enough for that.
 #[cfg(test)]
 pub(crate) fn test_segment(size: u64) -> Segment {
     let size = if cfg!(miri) {
-        size.min(512 << 10)
+        size.min(256 << 10)
     } else {
         size
     };
