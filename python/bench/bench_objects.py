@@ -32,7 +32,7 @@ import time
 from itertools import repeat
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench import cpu_model, load_ippo, load_shmheap, loadavg  # noqa: E402
+from bench import cpu_model, load_ippo, load_shmheap, loadavg
 
 perf_counter = time.perf_counter
 

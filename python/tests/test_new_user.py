@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import multiprocessing as mp
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -41,7 +41,7 @@ def reader(name: str, conn) -> None:
 
 
 def test_a_new_user_shares_every_kind(seg, procs):
-    when = datetime.now(timezone.utc)
+    when = datetime.now(UTC)
     with seg.turn(timeout=10) as t:
         live = t.put_message([2**100, 1 + 2j, Decimal("3.14"), when, timedelta(days=3), np.zeros((1000, 3))])
         arr = live[5]
