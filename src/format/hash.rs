@@ -124,28 +124,24 @@ pub(crate) fn date(d: &Date) -> u64 {
     mix(d.ordinal() as u64 ^ 0x6461_7465_0000_0000)
 }
 
+/// `v` seeded per type, with one more bit pattern when the value is aware
+/// (so a naive and an aware value of equal fields rarely collide).
+fn naive_or_aware(v: u64, aware: bool, seed: u64) -> u64 {
+    mix(v ^ seed ^ if aware { 0x7a00_0000_0000 } else { 0 })
+}
+
 /// Hash of a datetime: the wall time if naive, the UTC instant if aware
 /// (so equal aware datetimes at different offsets hash equal).
 pub(crate) fn datetime(dt: &DateTime) -> u64 {
     let (aware, t) = dt.key();
-    mix(t as u64
-        ^ if aware {
-            0x6474_7a00_0000_0000
-        } else {
-            0x6474_0000_0000_0000
-        })
+    naive_or_aware(t as u64, aware, 0x6474_0000_0000_0000)
 }
 
 /// Hash of a time of day (aware: wall time less the offset; `fold` takes
 /// no part).
 pub(crate) fn time(t: &Time) -> u64 {
     let (aware, us) = t.key();
-    mix(us as u64
-        ^ if aware {
-            0x746d_7a00_0000_0000
-        } else {
-            0x746d_0000_0000_0000
-        })
+    naive_or_aware(us as u64, aware, 0x746d_0000_0000_0000)
 }
 
 /// Hash of a timedelta (by its total microseconds, an i128).
