@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-cargo test
+cargo test --all-features  # serde (default) and the ndarray views of numeric arrays
 
 venv=target/venv
 if [ ! -x "$venv/bin/python" ]; then

@@ -16,7 +16,7 @@ use crate::test_segment as seg;
 /// after every step, and freeing everything returns the heap to empty.
 #[test]
 fn random_alloc_free_matches_model() {
-    let steps = if cfg!(miri) { 120 } else { 20_000 };
+    let steps = if cfg!(miri) { 40 } else { 20_000 };
     let s = seg(4 << 20);
     let turn = s.turn().unwrap();
     let heap = turn.heap();

@@ -122,7 +122,7 @@ mod tests {
             .unwrap();
         {
             let mut l = turn.list_mut(h).unwrap();
-            for i in 0..if cfg!(miri) { 12 } else { 100 } {
+            for i in 0..if cfg!(miri) { 4 } else { 100 } {
                 l.push(format!("item {i}")).unwrap();
             }
         }

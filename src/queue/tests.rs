@@ -156,7 +156,7 @@ fn list_items_never_move_while_it_grows() {
     let h = turn.put_message(&value!([7])).unwrap();
     let mut list = turn.list_mut(h).unwrap();
     let addr = list.int_mut(0).unwrap() as *mut i64 as usize;
-    let n = if cfg!(miri) { 300 } else { 1_000_000 };
+    let n = if cfg!(miri) { 100 } else { 1_000_000 };
     for i in 0..n {
         list.push(i).unwrap();
     }

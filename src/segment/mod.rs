@@ -39,6 +39,23 @@ use crate::Error;
 use crate::os::{self, Region};
 use header::{MAGIC, MAX_SIZE, MIN_SIZE, VERSION};
 
+/// A reference to one field (or one array element) of the header, made
+/// through the raw pointer, so that no `&Header` is ever made: under Miri's
+/// borrow tracking, making a `&Header` re-tags every atomic in it (the
+/// process table alone is 256 records), which cost every turn and every
+/// heap operation seconds there. Natively it is the same address
+/// arithmetic as `&header.field`.
+macro_rules! header_field {
+    ($seg:expr, $($place:tt)+) => {{
+        let h = $seg.header_ptr();
+        // SAFETY: open/init checked that a whole header is mapped for as
+        // long as the segment lives; the fields reached this way are
+        // atomics, or plain fields fixed before `ready` was set, so a
+        // shared reference to one races with no write.
+        unsafe { &*std::ptr::addr_of!((*h).$($place)+) }
+    }};
+}
+
 /// A small `Copy` id of a shared object: its offset and generation.
 ///
 /// A process may keep it across turns and reopen the object in a later turn;
@@ -488,31 +505,36 @@ impl Segment {
 
     /// Takes a slot in the process table (reusing slots of dead processes).
     fn register(&mut self) -> Result<(), Error> {
-        let max = self.header().max_procs as usize;
-        let procs = &self.header().procs;
-        for (i, rec) in procs.iter().enumerate().take(max) {
+        let slot = self.proc_records().position(|rec| {
             let cur = rec.pid.load(Ordering::Relaxed);
             // A dead process's record is reused only once it holds no
             // ticket the turn still has to pass (see `turn`).
             let v = rec.ticket.load(Ordering::SeqCst);
-            let serving = self.header().turn.now_serving.v.load(Ordering::SeqCst);
+            let serving = self.turn_words().now_serving.v.load(Ordering::SeqCst);
             // (wrapping: tickets wrap around u32)
             let passed = (serving.wrapping_sub(v as u32) as i32) > 0;
             let free = cur == 0
                 || ((matches!(v >> 32, header::IDLE | header::ABANDONED) || passed)
                     && !os::pid_alive(cur));
-            if free
+            let taken = free
                 && rec
                     .pid
                     .compare_exchange(cur, self.pid, Ordering::AcqRel, Ordering::Relaxed)
-                    .is_ok()
-            {
+                    .is_ok();
+            if taken {
                 rec.ticket.store(header::IDLE, Ordering::SeqCst);
-                self.proc_slot = i;
-                return Ok(());
             }
+            taken
+        });
+        match slot {
+            Some(i) => {
+                self.proc_slot = i;
+                Ok(())
+            }
+            None => Err(Error::TooManyProcesses {
+                max: *header_field!(self, max_procs),
+            }),
         }
-        Err(Error::TooManyProcesses { max: max as u32 })
     }
 
     /// Pointer to the header.
@@ -520,14 +542,42 @@ impl Segment {
         self.mem.base() as *mut Header
     }
 
-    /// The header, shared. Only its atomics and the fields fixed at creation
-    /// may be read through this; the allocator and queue state are reached
-    /// through raw pointers inside a turn.
-    pub(crate) fn header(&self) -> &Header {
-        // SAFETY: checked at open/init that a whole header is mapped; the
-        // fields read through `&Header` are atomics or never change after
-        // `ready`.
-        unsafe { &*self.header_ptr() }
+    /// The turn protocol's words.
+    #[inline]
+    pub(crate) fn turn_words(&self) -> &header::TurnWords {
+        header_field!(self, turn)
+    }
+
+    /// Record `i` of the process table (`i < MAX_PROCS`).
+    #[inline]
+    pub(crate) fn proc_record(&self, i: usize) -> &header::ProcRecord {
+        assert!(i < header::MAX_PROCS, "process record {i} out of range");
+        header_field!(self, procs[i])
+    }
+
+    /// The records of the process-table slots this segment allows.
+    pub(crate) fn proc_records(&self) -> impl Iterator<Item = &header::ProcRecord> {
+        let max = (*header_field!(self, max_procs) as usize).min(header::MAX_PROCS);
+        (0..max).map(|i| self.proc_record(i))
+    }
+
+    /// The allocator state. Only a turn holder may change it.
+    #[inline]
+    pub(crate) fn alloc_state(&self) -> &header::AllocState {
+        header_field!(self, alloc)
+    }
+
+    /// The queue state. Only a turn holder may change it.
+    #[inline]
+    pub(crate) fn queue_state(&self) -> &header::QueueState {
+        header_field!(self, queue)
+    }
+
+    /// The header's root-namespace word (see `queue::root`). Only a turn
+    /// holder may change it.
+    #[inline]
+    pub(crate) fn root_word(&self) -> &std::sync::atomic::AtomicU64 {
+        header_field!(self, root)
     }
 
     /// Segment size in bytes.
@@ -568,9 +618,7 @@ impl Segment {
 
     /// Pids of the processes attached now.
     pub fn processes(&self) -> Vec<u32> {
-        self.header()
-            .procs
-            .iter()
+        self.proc_records()
             .map(|p| p.pid.load(Ordering::Relaxed))
             .filter(|&p| p != 0)
             .collect()
@@ -596,7 +644,7 @@ impl Segment {
 impl Drop for Segment {
     fn drop(&mut self) {
         if self.proc_slot != usize::MAX {
-            let _ = self.header().procs[self.proc_slot].pid.compare_exchange(
+            let _ = self.proc_record(self.proc_slot).pid.compare_exchange(
                 self.pid,
                 0,
                 Ordering::AcqRel,

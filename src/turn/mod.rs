@@ -71,13 +71,13 @@ fn pack(state: u64, t: u32) -> u64 {
 
 impl Segment {
     fn words(&self) -> &TurnWords {
-        &self.header().turn
+        self.turn_words()
     }
 
     /// This attachment's record (its own line: written on the fast path
     /// without moving anyone else's cache lines).
     fn record(&self) -> &ProcRecord {
-        &self.header().procs[self.proc_slot]
+        self.proc_record(self.proc_slot)
     }
 
     /// Takes the turn only if it is free and nobody waits; never blocks.
@@ -225,10 +225,9 @@ impl Segment {
     /// otherwise the taker died waiting, and its ticket is given up on its
     /// behalf.
     fn check_owner(&self, s: u32) -> Result<(), Error> {
-        let max = self.header().max_procs as usize;
         let mut holder = None;
         let mut dead_waiters = false;
-        for rec in self.header().procs.iter().take(max) {
+        for rec in self.proc_records() {
             let v = rec.ticket.load(SeqCst);
             if v as u32 != s || !matches!(v >> 32, WAITING | ENTERED) {
                 continue;
@@ -247,7 +246,7 @@ impl Segment {
             return Err(Error::PeerDied { pid });
         }
         if dead_waiters {
-            for rec in self.header().procs.iter().take(max) {
+            for rec in self.proc_records() {
                 let v = rec.ticket.load(SeqCst);
                 if v == pack(WAITING, s) && !os::pid_alive(rec.pid.load(SeqCst)) {
                     let _ = rec
@@ -268,9 +267,8 @@ impl Segment {
     /// wins. Returns the turn (to recover the data with) and the dead pid,
     /// or `None` if the turn's holder is not a dead process.
     pub(crate) fn take_over<'a>(&'a self, guard: MutexGuard<'a, Local>) -> Option<(Turn<'a>, u32)> {
-        let max = self.header().max_procs as usize;
         let s = self.words().now_serving.v.load(SeqCst);
-        for rec in self.header().procs.iter().take(max) {
+        for rec in self.proc_records() {
             if rec.ticket.load(SeqCst) != pack(ENTERED, s) {
                 continue;
             }
@@ -392,20 +390,20 @@ impl<'seg> Turn<'seg> {
     /// The allocator state. Only a turn holder may change it.
     #[inline]
     pub(crate) fn alloc_state(&self) -> &'seg AllocState {
-        &self.seg.header().alloc
+        self.seg.alloc_state()
     }
 
     /// The queue state. Only a turn holder may change it.
     #[inline]
     pub(crate) fn queue_state(&self) -> &'seg QueueState {
-        &self.seg.header().queue
+        self.seg.queue_state()
     }
 
     /// The header's root-namespace word (see `queue::root`). Only a turn
     /// holder may change it.
     #[inline]
     pub(crate) fn root_word(&self) -> &'seg std::sync::atomic::AtomicU64 {
-        &self.seg.header().root
+        self.seg.root_word()
     }
 }
 
