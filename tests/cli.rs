@@ -422,7 +422,11 @@ fn errors_are_one_line_and_nonzero() {
     // Permission denied (not testable as root, who may read anything).
     std::fs::copy(dir.join("good.shm"), dir.join("locked.shm")).unwrap();
     use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(dir.join("locked.shm"), std::fs::Permissions::from_mode(0)).unwrap();
+    std::fs::set_permissions(
+        dir.join("locked.shm"),
+        std::fs::Permissions::from_mode(0o000),
+    )
+    .unwrap();
     if std::fs::read(dir.join("locked.shm")).is_err() {
         shmheap(&["info", &p("locked.shm")]).fails("Permission denied");
         shmheap(&["dump", &p("locked.shm")]).fails("Permission denied");

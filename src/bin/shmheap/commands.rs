@@ -125,6 +125,11 @@ pub(crate) fn run(cmd: &Command, json: bool) -> Result<ExitCode, String> {
 
 const SHM_DIR: &str = "/dev/shm";
 
+/// `1 message`, `2 messages`.
+fn plural(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 fn ls(dir: Option<&Path>, json: bool) -> Result<ExitCode, String> {
     let d = dir.unwrap_or(Path::new(SHM_DIR));
     let entries = std::fs::read_dir(d).map_err(|e| format!("{}: {e}", d.display()))?;
@@ -211,7 +216,10 @@ fn info(t: &Target, json: bool) -> Result<ExitCode, String> {
         bytes(s.high_water)
     );
     println!("created by     pid {}", s.creator_pid);
-    println!("queue          {} message(s)", s.messages);
+    println!(
+        "queue          {}",
+        plural(s.messages, "message", "messages")
+    );
     println!(
         "root namespace {}",
         if s.has_root { "present" } else { "none yet" }
@@ -305,14 +313,20 @@ fn dump(
         }));
         return Ok(ExitCode::SUCCESS);
     }
-    println!("# root namespace: {root_len} entries");
+    println!(
+        "# root namespace: {}",
+        plural(root_len as u64, "entry", "entries")
+    );
     for (k, v) in &root {
         println!("{k}: {v}");
     }
     if more(root_len) > 0 {
         println!("... ({} more)", more(root_len));
     }
-    println!("# queue: {messages} message(s), oldest first");
+    println!(
+        "# queue: {}, oldest first",
+        plural(messages, "message", "messages")
+    );
     for (i, (_, v)) in queue.iter().enumerate() {
         println!("{i}: {v}");
     }
