@@ -128,36 +128,27 @@ struct Brackets {
     tuple: bool,
 }
 
-const LIST: Brackets = Brackets {
-    open: "[",
-    close: "]",
-    empty: "[]",
-    tuple: false,
-};
-const TUPLE: Brackets = Brackets {
-    open: "(",
-    close: ")",
-    empty: "()",
-    tuple: true,
-};
-const DICT: Brackets = Brackets {
-    open: "{",
-    close: "}",
-    empty: "{}",
-    tuple: false,
-};
-const SET: Brackets = Brackets {
-    open: "{",
-    close: "}",
-    empty: "set()",
-    tuple: false,
-};
-const FROZENSET: Brackets = Brackets {
-    open: "frozenset({",
-    close: "})",
-    empty: "frozenset()",
-    tuple: false,
-};
+const fn brackets(
+    open: &'static str,
+    close: &'static str,
+    empty: &'static str,
+    tuple: bool,
+) -> Brackets {
+    Brackets {
+        open,
+        close,
+        empty,
+        tuple,
+    }
+}
+
+const LIST: Brackets = brackets("[", "]", "[]", false);
+const TUPLE: Brackets = brackets("(", ")", "()", true);
+const DICT: Brackets = brackets("{", "}", "{}", false);
+const SET: Brackets = brackets("{", "}", "set()", false);
+const FROZENSET: Brackets = brackets("frozenset({", "})", "frozenset()", false);
+/// An object's attributes, after its class name.
+const ATTRS: Brackets = brackets("(", ")", "()", false);
 
 impl Printer<'_, '_> {
     fn owned(&mut self, v: &Value, depth: usize) -> fmt::Result {
@@ -315,16 +306,7 @@ impl Printer<'_, '_> {
         // "module:qualname" → "qualname", as a dataclass's repr names it.
         let name = class.rsplit_once(':').map_or(class, |(_, q)| q);
         self.f.write_str(name)?;
-        if len == 0 {
-            return self.f.write_str("()");
-        }
-        let b = Brackets {
-            open: "(",
-            close: ")",
-            empty: "()",
-            tuple: false,
-        };
-        self.seq(&b, depth, len, attrs, each)
+        self.seq(&ATTRS, depth, len, attrs, each)
     }
 
     /// One attribute: `name=value` for a str name, `name: value` otherwise.
