@@ -4,6 +4,11 @@
 //! the second process, puts `["hello", 0, (8, 2.0, false), {b"world": -6,
 //! 5: 4}]` as a message; the peer takes it; then both do 1000 turns of 2000
 //! `+= 1` on item 1. The final count is exactly 4,000,000.
+//!
+//! With `--keep` the segment stays behind for the `shmheap` command: the
+//! final list back in the queue and the original message under
+//! `'message'` in the root namespace (`shmheap ls`, `shmheap dump NAME`,
+//! `shmheap rm NAME`). Values print as Python literals (their `Display`).
 
 use std::process::{Command, Stdio};
 use std::time::Instant;
@@ -46,12 +51,12 @@ fn consumer(name: &str) -> Result<(), shmheap::Error> {
         let mut turn = seg.turn()?;
         if let Some(h) = turn.take_message()? {
             let v = turn.get(h)?;
-            println!("[consumer] took message: {:?}", v.to_value()?);
+            println!("[consumer] took message: {v}");
             let list = v.as_list()?;
             println!(
-                "[consumer] zero-copy read: item 0 = {:?}, item 2 = {:?}",
-                list.get(0)?.as_str()?,
-                list.get(2)?.to_value()?
+                "[consumer] zero-copy read: item 0 = {}, item 2 = {}",
+                list.get(0)?,
+                list.get(2)?
             );
             break h;
         }
@@ -66,8 +71,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if args.len() == 3 && args[1] == "--consumer" {
         return Ok(consumer(&args[2])?);
     }
+    let keep = args.iter().any(|a| a == "--keep");
     let name = format!("shmheap-seed-{}", std::process::id());
-    let seg = Segment::create(&name, 16 << 20)?;
+    let seg = Segment::options().size(16 << 20).keep(keep).create(&name)?;
     println!(
         "[creator pid {}] created segment {name:?} ({} MiB)",
         std::process::id(),
@@ -81,7 +87,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let h = {
         let mut turn = seg.turn()?;
         let h = turn.put_message(&msg)?;
-        println!("[creator] put message {msg:?}");
+        println!("[creator] put message {msg}");
         h
     };
     // Wait until the consumer has taken the message, then both work.
@@ -97,7 +103,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let list = turn.get(h)?.as_list()?;
     let count = list.get(1)?.as_int()?;
     let total = 2 * TURNS as i64 * INCREMENTS;
-    println!("[creator] final list: {:?}", list.to_value()?);
+    println!("[creator] final list: {}", turn.get(h)?);
     println!(
         "[creator] count = {count} (expected {total}) in {elapsed:.2?}: {:.0} turns per second \
          ({:.0} M `+= 1` per second in place; the compiler may combine the 2000 of one turn)",
@@ -105,9 +111,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         total as f64 / elapsed.as_secs_f64() / 1e6
     );
     assert_eq!(list.get(1)?.to_value()?, Value::Int(total));
-    turn.free(h)?;
     if count != total {
         return Err("count mismatch".into());
+    }
+    if keep {
+        turn.put_handle(h)?;
+        turn.root()?.insert("message", msg)?;
+        println!(
+            "[creator] kept segment {name:?}: try `shmheap ls`, `shmheap dump {name}`, \
+             `shmheap rm {name}`"
+        );
+    } else {
+        turn.free(h)?;
     }
     Ok(())
 }

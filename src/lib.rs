@@ -46,7 +46,7 @@ mod turn;
 mod typed;
 mod value;
 
-pub use alloc::Stats;
+pub use alloc::{BlockStats, SizeClass, Stats};
 pub use error::Error;
 pub use format::array::Dtype;
 pub use format::recover::Recovery;
@@ -55,15 +55,15 @@ pub use scalar::{
     BigInt, BigIntRef, BigUint, Date, DateTime, Decimal, DecimalKind, DecimalRef, Sign, Time,
     TimeDelta, UtcOffset,
 };
-pub use segment::{Handle, Segment, SegmentOptions};
+pub use segment::{Handle, ProcessInfo, Segment, SegmentOptions, Status, TurnState, TurnStatus};
 pub use turn::Turn;
 #[cfg(feature = "serde")]
 pub use typed::serde::{from_owned_value, from_value, to_value};
 pub use typed::{Snapshot, SnapshotWriter, fingerprint, register_type};
 pub use value::{
     AnyArrayRef, Array, ArrayMut, ArrayRef, BytesMut, DictIter, DictMut, DictRef, Element,
-    ListIter, ListMut, ListRef, Members, ObjectRef, SetIter, SetMut, SetRef, TupleRef, TypedRef,
-    TypedValue, Value, ValueRef,
+    ListIter, ListMut, ListRef, Members, ObjectRef, Repr, SetIter, SetMut, SetRef, TupleRef,
+    TypedRef, TypedValue, Value, ValueRef,
 };
 
 /// The README's examples are compiled as doctests so they cannot rot.

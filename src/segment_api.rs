@@ -45,6 +45,25 @@ impl SegmentOptions {
     pub fn attach_file(&self, path: &Path) -> Result<Segment, Error> {
         Segment::open_file(path)?.validated(self)
     }
+
+    /// Attaches to the named segment for inspection, changing nothing:
+    /// maps it and checks its header, and takes a record in the process
+    /// table (which every process that takes turns needs, and which is
+    /// given back when the `Segment` is dropped), but takes no turn,
+    /// validates nothing and never recovers: where [`Segment::attach`]
+    /// recovers a segment whose turn holder died, the turns of an
+    /// inspecting `Segment` give [`Error::PeerDied`] (whatever
+    /// [`SegmentOptions::auto_recover`] says), and its caller decides. For
+    /// tools such as the `shmheap` command, which validate (or not) inside
+    /// a turn of their own.
+    pub fn inspect(&self, name: &str) -> Result<Segment, Error> {
+        Segment::open_shm(name)
+    }
+
+    /// As [`SegmentOptions::inspect`], for a file-backed segment.
+    pub fn inspect_file(&self, path: &Path) -> Result<Segment, Error> {
+        Segment::open_file(path)
+    }
 }
 
 impl Segment {

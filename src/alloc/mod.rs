@@ -857,4 +857,7 @@ impl Heap {
 #[cfg(test)]
 mod tests;
 
+mod classes;
+pub use classes::{BlockStats, SizeClass};
+
 mod journal;

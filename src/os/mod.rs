@@ -11,7 +11,9 @@ mod shm;
 
 pub(crate) use futex::{wait as futex_wait, wake_all as futex_wake_all};
 pub(crate) use region::Region;
-pub(crate) use shm::{create_file, create_shm, open_file, open_shm, unlink_shm};
+pub(crate) use shm::{
+    create_file, create_shm, open_file, open_file_readonly, open_shm, open_shm_readonly, unlink_shm,
+};
 
 /// The calling process's id.
 pub(crate) fn current_pid() -> u32 {

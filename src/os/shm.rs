@@ -55,6 +55,34 @@ pub(crate) fn open_shm(name: &str) -> Result<File, Error> {
     Ok(File::from(fd))
 }
 
+/// Opens the existing shared-memory object `name` for reading only (the
+/// inspector's header reads and snapshots: no write access needed).
+pub(crate) fn open_shm_readonly(name: &str) -> Result<File, Error> {
+    let fd =
+        rustix::shm::open(shm_path(name).as_str(), OFlags::RDONLY, Mode::empty()).map_err(|e| {
+            match e {
+                rustix::io::Errno::NOENT => Error::NotFound {
+                    name: name.to_owned(),
+                },
+                e => io_err("shm_open (read-only)", e),
+            }
+        })?;
+    Ok(File::from(fd))
+}
+
+/// Opens an existing plain file for reading only.
+pub(crate) fn open_file_readonly(path: &Path) -> Result<File, Error> {
+    File::open(path).map_err(|e| match e.kind() {
+        io::ErrorKind::NotFound => Error::NotFound {
+            name: path.display().to_string(),
+        },
+        _ => Error::Io {
+            op: "open file (read-only)",
+            source: e,
+        },
+    })
+}
+
 /// Removes the name of a shared-memory object; mappings stay valid.
 pub(crate) fn unlink_shm(name: &str) -> Result<(), Error> {
     rustix::shm::unlink(shm_path(name).as_str()).map_err(|e| match e {

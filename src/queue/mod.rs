@@ -186,12 +186,19 @@ impl<'seg> Turn<'seg> {
     }
 
     fn queue_front(&self) -> Result<Option<Handle>, Error> {
+        self.peek_message(0)
+    }
+
+    /// The `i`-th message from the front of the queue (0 is the oldest,
+    /// what [`Turn::read_message`] gives), left in the queue; `None` past
+    /// the last one. For tools that list the queue.
+    pub fn peek_message(&self, i: usize) -> Result<Option<Handle>, Error> {
         let q = self.queue();
-        if q.len() == 0 {
+        if i as u64 >= q.len() {
             return Ok(None);
         }
         let m = self.mem();
-        let e = q.entry(q.head)?;
+        let e = q.entry(q.head.wrapping_add(i as u64))?;
         Ok(Some(Handle {
             offset: Offset::new(m.u64(e)?),
             generation: m.u64(e.add(8))?,
@@ -367,6 +374,12 @@ impl<'seg> Turn<'seg> {
     /// Space usage of the segment.
     pub fn stats(&self) -> Stats {
         self.heap().stats()
+    }
+
+    /// The heap's blocks by size class, its largest free block and its
+    /// fragmentation (one step per block: it reads every block header).
+    pub fn block_stats(&self) -> Result<crate::BlockStats, Error> {
+        self.heap().block_stats()
     }
 
     /// Validates the whole segment now (what attach does).

@@ -3,6 +3,7 @@
 mod header;
 mod mem;
 mod offset;
+mod status;
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -14,6 +15,7 @@ pub(crate) use header::{
 };
 pub(crate) use mem::Mem;
 pub(crate) use offset::Offset;
+pub use status::{ProcessInfo, Status, TurnState, TurnStatus};
 
 /// Plain reads and writes of a header word that only the turn holder
 /// changes (the turn's acquire/release orders them).
@@ -398,9 +400,11 @@ impl Segment {
     }
 
     /// A process-local copy of a segment image (bytes of a segment, e.g.
-    /// read from a file or made by a fuzzer). Its turn words and process
-    /// table are reset, since no process of the image's time is here.
-    pub(crate) fn from_image(bytes: &[u8]) -> Result<Segment, Error> {
+    /// read from a file, made by [`Segment::image`] or by a fuzzer),
+    /// checked as attaching checks a header but not validated (call
+    /// [`crate::Turn::validate`]). Its turn words and process table are
+    /// reset, since no process of the image's time is here.
+    pub fn from_image(bytes: &[u8]) -> Result<Segment, Error> {
         let region = Region::heap(bytes.len().max(1))?;
         // SAFETY: the region is a fresh allocation of at least `bytes.len()`
         // bytes, not aliased by anything else yet.

@@ -3,6 +3,7 @@
 mod array;
 mod bytes;
 mod dict;
+mod display;
 mod eq;
 mod hashed;
 pub(crate) mod list;
@@ -13,6 +14,7 @@ mod write;
 pub use array::{AnyArrayRef, Array, ArrayMut, ArrayRef, Element};
 pub use bytes::BytesMut;
 pub use dict::{DictIter, DictMut, DictRef};
+pub use display::Repr;
 pub use list::ListMut;
 pub use set::{Members, SetIter, SetMut, SetRef};
 pub use view::{ListIter, ListRef, ObjectRef, TupleRef, TypedRef, ValueRef};
@@ -435,6 +437,8 @@ mod tests {
 mod array_tests;
 #[cfg(test)]
 mod dict_tests;
+#[cfg(test)]
+mod display_tests;
 #[cfg(test)]
 mod list_tests;
 #[cfg(test)]
