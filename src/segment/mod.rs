@@ -546,6 +546,17 @@ impl Segment {
         self.mem.base() as *mut Header
     }
 
+    /// The whole header, shared, for the rare readers of many of its fields
+    /// (`status`). Only its atomics and the fields fixed at creation may be
+    /// read through it. Hot paths use the field accessors below instead:
+    /// under Miri, making a `&Header` re-tags every atomic in it.
+    pub(crate) fn header(&self) -> &Header {
+        // SAFETY: checked at open/init that a whole header is mapped; the
+        // fields read through `&Header` are atomics or never change after
+        // `ready`.
+        unsafe { &*self.header_ptr() }
+    }
+
     /// The turn protocol's words.
     #[inline]
     pub(crate) fn turn_words(&self) -> &header::TurnWords {
