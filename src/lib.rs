@@ -62,8 +62,8 @@ pub use typed::serde::{from_owned_value, from_value, to_value};
 pub use typed::{Snapshot, SnapshotWriter, fingerprint, register_type};
 pub use value::{
     AnyArrayRef, Array, ArrayMut, ArrayRef, BytesMut, DictIter, DictMut, DictRef, Element,
-    ListIter, ListMut, ListRef, Members, ObjectRef, Repr, SetIter, SetMut, SetRef, TupleRef,
-    TypedRef, TypedValue, Value, ValueRef,
+    ListIter, ListMut, ListRef, Members, ObjectRef, Repr, ScalarItem, Scalars, SetIter, SetMut,
+    SetRef, TupleRef, TypedRef, TypedValue, Value, ValueRef,
 };
 
 /// The README's examples are compiled as doctests so they cannot rot.

@@ -313,6 +313,58 @@ impl IntList {
         start.elapsed()
     }
 
+    /// `ListRef::ints()`, summed (in list order whatever the order asked).
+    pub fn shm_ints(&mut self, iters: u64) -> Duration {
+        let t = ok(self.seg.turn());
+        let start = Instant::now();
+        for _ in 0..iters {
+            let l = ok(ok(t.get(self.h)).as_list());
+            let mut sum = 0i64;
+            for x in black_box(l).ints() {
+                sum = sum.wrapping_add(ok(x));
+            }
+            black_box(sum);
+        }
+        start.elapsed()
+    }
+
+    /// `ListRef::copy_to_slice` into a `Vec<i64>`, then summed.
+    pub fn shm_copy(&mut self, iters: u64) -> Duration {
+        let t = ok(self.seg.turn());
+        let mut out = vec![0i64; INTS];
+        let start = Instant::now();
+        for _ in 0..iters {
+            let l = ok(ok(t.get(self.h)).as_list());
+            ok(black_box(l).copy_to_slice(0, &mut out));
+            black_box(out.iter().fold(0i64, |a, &b| a.wrapping_add(b)));
+        }
+        start.elapsed()
+    }
+
+    /// `local.iter()`, summed (the baseline of the bulk paths).
+    pub fn vec_iter(&mut self, iters: u64) -> Duration {
+        let start = Instant::now();
+        for _ in 0..iters {
+            let mut sum = 0i64;
+            for &x in black_box(&self.local) {
+                sum = sum.wrapping_add(x);
+            }
+            black_box(sum);
+        }
+        start.elapsed()
+    }
+
+    /// `copy_from_slice` into a `Vec<i64>`, then summed.
+    pub fn vec_copy(&mut self, iters: u64) -> Duration {
+        let mut out = vec![0i64; INTS];
+        let start = Instant::now();
+        for _ in 0..iters {
+            out.copy_from_slice(black_box(&self.local));
+            black_box(out.iter().fold(0i64, |a, &b| a.wrapping_add(b)));
+        }
+        start.elapsed()
+    }
+
     /// `local[i]`, summed.
     pub fn vec_read(&mut self, iters: u64) -> Duration {
         let start = Instant::now();

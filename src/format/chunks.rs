@@ -10,7 +10,7 @@
 use super::{K_LIST_TABLE, payload};
 use crate::Error;
 use crate::alloc::{HDR, Heap};
-use crate::segment::Offset;
+use crate::segment::{Mem, Offset};
 
 /// Chunk geometry: first chunk's items and the cap.
 const FIRST: u64 = 8;
@@ -218,6 +218,94 @@ impl Chunks {
         }
         Ok(())
     }
+}
+
+/// A chunk table whose entries were bounds-checked once, when it was made
+/// (held by a view for as long as its owner's chunks do not change): item
+/// `i` is then found by arithmetic, one load of its chunk's entry and one
+/// bounds check of the item, with no cursor to hit or miss.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Table {
+    /// The table's entries (dangling when `nchunks` is 0).
+    entries: *const u64,
+    nchunks: u64,
+}
+
+impl Table {
+    /// Checks that the table of `chunks` lies in the segment.
+    #[inline]
+    pub(crate) fn new(heap: &Heap, chunks: Chunks) -> Result<Table, Error> {
+        let entries = if chunks.nchunks == 0 {
+            std::ptr::NonNull::<u64>::dangling().as_ptr() as *const u64
+        } else {
+            let at = chunks
+                .table
+                .checked_add(TABLE_ENTRIES)
+                .ok_or_else(|| beyond(chunks.table))?;
+            let n = chunks
+                .nchunks
+                .checked_mul(8)
+                .ok_or_else(|| beyond(chunks.table))?;
+            heap.mem.ptr(at, n, 8)? as *const u64
+        };
+        Ok(Table {
+            entries,
+            nchunks: chunks.nchunks,
+        })
+    }
+
+    /// Pointer to item `i` of `S` bytes in the segment `mem` the table was
+    /// made in, and how many items from `i` on (at most `max`) follow it in
+    /// its chunk. All of them are in bounds (and 16-aligned when `S` is
+    /// 16); an error if `i` is beyond the chunks or its chunk's entry points
+    /// outside the segment.
+    #[inline(always)]
+    pub(crate) fn run<const S: u64>(
+        &self,
+        mem: &Mem,
+        i: u64,
+        max: u64,
+    ) -> Result<(*mut u8, u64), Error> {
+        let (k, j) = locate(i);
+        if k >= self.nchunks {
+            return Err(beyond(Offset::new(0)));
+        }
+        let n = (chunk_cap(k) - j).min(max);
+        // SAFETY: `k < nchunks`, and `new` checked that the `nchunks`
+        // entries lie in the segment, 8-aligned; any bits are a valid u64.
+        let c = unsafe { self.entries.add(k as usize).read() };
+        // No overflow: `c` is checked against the segment's length (below
+        // 2^63) first, and `j`, `n` are below a chunk's capacity.
+        let at = c.wrapping_add(CHUNK_ITEMS + S * j);
+        if c >= mem.len() || !c.is_multiple_of(16) || at + S * n > mem.len() {
+            return Err(bad_chunk(c));
+        }
+        // SAFETY: `at + S * n <= len`: the items are inside the segment.
+        Ok((unsafe { mem.base().add(at as usize) }, n))
+    }
+
+    /// Pointer to item `i` of `S` bytes (see [`Table::run`]).
+    #[inline(always)]
+    pub(crate) fn item<const S: u64>(&self, mem: &Mem, i: u64) -> Result<*mut u8, Error> {
+        let (k, j) = locate(i);
+        if k >= self.nchunks {
+            return Err(beyond(Offset::new(0)));
+        }
+        // SAFETY: as in `run`.
+        let c = unsafe { self.entries.add(k as usize).read() };
+        let at = c.wrapping_add(CHUNK_ITEMS + S * j);
+        if c >= mem.len() || !c.is_multiple_of(16) || at + S > mem.len() {
+            return Err(bad_chunk(c));
+        }
+        // SAFETY: `at + S <= len`: the item is inside the segment.
+        Ok(unsafe { mem.base().add(at as usize) })
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn bad_chunk(c: u64) -> Error {
+    Error::corrupt(c, "chunk outside the segment or misaligned")
 }
 
 #[cold]

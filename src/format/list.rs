@@ -2,7 +2,7 @@
 //! that never move (the chunk geometry is in [`super::chunks`]).
 
 use super::chunks::{CHUNK_ITEMS, Chunks, locate};
-pub(crate) use super::chunks::{Cursor, TABLE_ENTRIES, capacity, chunk_cap};
+pub(crate) use super::chunks::{Cursor, TABLE_ENTRIES, Table, capacity, chunk_cap};
 use super::{K_LIST_CHUNK, T_LIST, payload};
 use crate::Error;
 use crate::alloc::Heap;
@@ -95,6 +95,12 @@ impl ListLayout {
     #[inline]
     pub(crate) fn chunk(&self, heap: &Heap, k: u64) -> Result<Offset, Error> {
         self.chunks().chunk(heap, k)
+    }
+
+    /// The chunk table, checked to lie in the segment.
+    #[inline]
+    pub(crate) fn table(&self, heap: &Heap) -> Result<Table, Error> {
+        Table::new(heap, self.chunks())
     }
 
     /// Offset of the slot of item `i` (`i < capacity`).

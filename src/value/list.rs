@@ -15,8 +15,7 @@ use super::{
 };
 use crate::Error;
 use crate::alloc::Heap;
-use crate::format::chunks::Chunks;
-use crate::format::list::{Cursor, ListLayout};
+use crate::format::list::{Cursor, ListLayout, Table};
 use crate::format::{Slot, T_BOOL, T_BYTEARRAY, T_DICT, T_FLOAT, T_INT, T_LIST, T_SET, type_name};
 use crate::segment::{Handle, Offset};
 
@@ -53,18 +52,19 @@ pub(crate) fn bounds(range: impl RangeBounds<usize>, len: usize) -> Result<Range
 /// in the segment. (Inserting or removing before an item shifts it, as in
 /// any list.)
 pub struct ListMut<'t> {
-    heap: Heap,
-    b: Offset,
+    pub(crate) heap: Heap,
+    pub(crate) b: Offset,
     /// The list's `len` word (the header block never moves).
-    len_word: *mut u64,
+    pub(crate) len_word: *mut u64,
     /// The chunk of the last item reached (reset when chunks may be freed).
     cur: Cursor,
     /// How many items from `cur.lo` are live (`min(cur.hi, len) - cur.lo`):
     /// one range check serves both the length and the cursor.
     live: u64,
-    /// The chunk table as last read (None once this view changed it), so
-    /// that moving the cursor to another chunk is one table lookup.
-    chunks: Option<Chunks>,
+    /// The chunk table as last read and checked (None once this view
+    /// changed it), so that moving the cursor to another chunk is one table
+    /// lookup.
+    table: Option<Table>,
     _t: PhantomData<&'t mut ()>,
 }
 
@@ -85,7 +85,7 @@ impl<'t> ListMut<'t> {
             len_word,
             cur: Cursor::EMPTY,
             live: 0,
-            chunks: None,
+            table: None,
             _t: PhantomData,
         })
     }
@@ -104,9 +104,10 @@ impl<'t> ListMut<'t> {
         self.slot_ptr_slow(i as u64)
     }
 
-    /// Checks `i` against the length and points the cursor at its chunk.
-    #[cold]
-    #[inline(never)]
+    /// Checks `i` against the length and points the cursor at its chunk's
+    /// items from `i` on: arithmetic and one load of the chunk table the
+    /// view holds, so random access costs little more than a cursor hit.
+    #[inline]
     fn slot_ptr_slow(&mut self, i: u64) -> Result<*mut u8, Error> {
         // SAFETY: `len_word` points into the live header block.
         let len = unsafe { self.len_word.read() };
@@ -116,20 +117,29 @@ impl<'t> ListMut<'t> {
                 len: len as usize,
             });
         }
-        let chunks = match self.chunks {
-            Some(c) => c,
-            None => {
-                let c = self.layout()?.chunks();
-                self.chunks = Some(c);
-                c
-            }
+        let table = match self.table {
+            Some(t) => t,
+            None => self.load_table()?,
         };
-        // A length beyond the chunks (a damaged header) fails in `cursor`.
-        let c = chunks.cursor(&self.heap, i)?;
-        self.cur = c;
-        self.live = c.hi.min(len) - c.lo;
-        c.get(i)
-            .ok_or_else(|| Error::corrupt(self.b.get(), "cursor does not cover its item"))
+        // A length beyond the chunks (a damaged header) fails in `run`.
+        let (p, n) = table.run::<16>(&self.heap.mem, i, u64::MAX)?;
+        self.cur = Cursor {
+            lo: i,
+            hi: i + n,
+            base: p,
+        };
+        self.live = n.min(len - i);
+        Ok(p)
+    }
+
+    /// Reads and checks the chunk table, and keeps it until the chunks
+    /// change.
+    #[cold]
+    #[inline(never)]
+    fn load_table(&mut self) -> Result<Table, Error> {
+        let t = self.layout()?.table(&self.heap)?;
+        self.table = Some(t);
+        Ok(t)
     }
 
     #[inline]
@@ -172,11 +182,7 @@ impl<'t> ListMut<'t> {
     /// A read-only view (borrowing this `ListMut`): `index_of`, `count`,
     /// `get_range`, `iter`, ...
     pub fn as_ref(&self) -> Result<ListRef<'_>, Error> {
-        Ok(ListRef {
-            heap: self.heap,
-            l: self.layout()?,
-            _t: PhantomData,
-        })
+        ListRef::new(self.heap, self.layout()?)
     }
 
     /// Item `i`.
@@ -263,9 +269,7 @@ impl<'t> ListMut<'t> {
     /// in `range` by `new` and returns the slots taken out (still owning
     /// their objects). On error the list is unchanged and `new` is freed.
     fn replace(&mut self, range: Range<usize>, new: Vec<Slot>) -> Result<Vec<Slot>, Error> {
-        self.cur = Cursor::EMPTY;
-        self.live = 0;
-        self.chunks = None;
+        self.forget_cursor();
         let mut l = self.layout()?;
         let len = l.len;
         let (start, end) = (range.start as u64, range.end as u64);
@@ -373,7 +377,7 @@ impl<'t> ListMut<'t> {
                 "list length changed under a view",
             ));
         }
-        self.chunks = None;
+        self.table = None;
         l.save_header(&self.heap)?;
         let r = l.reserve(&self.heap, 1);
         self.heap.commit()?;
@@ -382,6 +386,35 @@ impl<'t> ListMut<'t> {
         self.cur = c;
         c.get(len)
             .ok_or_else(|| Error::corrupt(self.b.get(), "cursor does not cover its item"))
+    }
+
+    /// Makes room for at least `extra` more items, adding chunks now (no
+    /// item moves). Out of memory changes nothing, not even the space in
+    /// use.
+    pub fn reserve(&mut self, extra: usize) -> Result<(), Error> {
+        let mut l = self.layout()?;
+        if l.capacity() - l.len >= extra as u64 {
+            return Ok(());
+        }
+        self.forget_cursor();
+        // The journal holds only this operation's records from here (see
+        // `undo_reserve`).
+        self.heap.commit()?;
+        let before = l;
+        l.save_header(&self.heap)?;
+        if let Err(e) = l.reserve(&self.heap, extra as u64) {
+            l.undo_reserve(&self.heap, before)?;
+            return Err(e);
+        }
+        self.heap.commit()
+    }
+
+    /// Forgets the cursor and the chunk table (before the chunks change).
+    #[inline]
+    pub(crate) fn forget_cursor(&mut self) {
+        self.cur = Cursor::EMPTY;
+        self.live = 0;
+        self.table = None;
     }
 
     /// Removes and returns the last item.
@@ -773,9 +806,7 @@ impl<'t> ListMut<'t> {
 impl<'t> ListRef<'t> {
     /// The raw slots in `range` (still owned by the list).
     pub(crate) fn raw_slots(&self, range: Range<usize>) -> Result<Vec<Slot>, Error> {
-        range
-            .map(|i| Slot::read(&self.heap.mem, self.l.slot(&self.heap, i as u64)?))
-            .collect()
+        range.map(|i| self.slot_of(i as u64)).collect()
     }
 }
 

@@ -350,3 +350,109 @@ fn extend_out_of_memory_at_every_threshold_leaves_the_space_as_it_was() {
         assert_eq!(turn.list_mut(l).unwrap().len(), 3 + n as usize);
     }
 }
+
+/// The typed bulk paths read and write what `get` and `push` do, across
+/// chunk boundaries (8, 16, 32... items per chunk), and refuse what is not
+/// their type with `TypeMismatch`.
+#[test]
+fn scalar_runs_in_and_out() {
+    let s = seg(1 << 20);
+    let mut turn = s.turn().unwrap();
+    let n = if cfg!(miri) { 40 } else { 300 };
+    let model: Vec<i64> = (0..n).map(|i| i * 7 - 50).collect();
+    let h = turn.put_message_from_slice(&model).unwrap();
+    assert_eq!(turn.take_message().unwrap(), Some(h));
+    assert_eq!(turn.get(h).unwrap().to_value().unwrap(), ints(&model));
+    let l = turn.get(h).unwrap().as_list().unwrap();
+    assert_eq!(l.ints().collect::<Result<Vec<_>, _>>().unwrap(), model);
+    assert_eq!(l.to_vec_of::<i64>().unwrap(), model);
+    let floats: Vec<f64> = model.iter().map(|&i| i as f64).collect();
+    assert_eq!(l.floats().collect::<Result<Vec<_>, _>>().unwrap(), floats);
+    for (i, x) in model.iter().enumerate() {
+        assert_eq!(l.get(i).unwrap().as_int().unwrap(), *x);
+    }
+    let mut out = vec![0i64; 20];
+    l.copy_to_slice(5, &mut out).unwrap();
+    assert_eq!(out, model[5..25]);
+    assert!(matches!(
+        l.copy_to_slice(n as usize - 3, &mut out),
+        Err(Error::IndexOutOfRange { .. })
+    ));
+    assert!(matches!(
+        l.copy_to_slice(0, &mut [false; 3]),
+        Err(Error::TypeMismatch {
+            expected: "bool",
+            found: "int"
+        })
+    ));
+
+    let mut l = turn.list_mut(h).unwrap();
+    l.extend_from_slice(&[1.5, -2.0]).unwrap();
+    l.extend_from_slice(&[true]).unwrap();
+    l.push("tail").unwrap();
+    l.extend_from_slice::<i64>(&[]).unwrap();
+    let bools: Vec<bool> = (0..n).map(|i| i % 3 == 0).collect();
+    l.extend_from_slice(&bools).unwrap();
+    assert_eq!(*l.int_mut(3).unwrap(), model[3]);
+    let mut want = ints(&model);
+    let Value::List(w) = &mut want else {
+        unreachable!()
+    };
+    w.extend([Value::Float(1.5), Value::Float(-2.0), Value::Bool(true)]);
+    w.push(Value::Str("tail".into()));
+    w.extend(bools.iter().map(|&b| Value::Bool(b)));
+    assert_eq!(l.to_value().unwrap(), want);
+    let r = l.as_ref().unwrap();
+    let tail = n as usize + 4;
+    let mut got = vec![false; bools.len()];
+    r.copy_to_slice(tail, &mut got).unwrap();
+    assert_eq!(got, bools);
+    // The first item that is not a bool ends a bool iteration.
+    assert!(matches!(
+        r.scalars::<bool>().next(),
+        Some(Err(Error::TypeMismatch {
+            expected: "bool",
+            found: "int"
+        }))
+    ));
+    assert!(r.scalars::<bool>().nth(1).is_none());
+    // An item of another type ends a typed iteration with an error (a
+    // bool is no float, as for `as_float`).
+    let got: Vec<Result<f64, Error>> = r.floats().skip(n as usize).collect();
+    assert_eq!(got.len(), 3, "stops at the bool: {got:?}");
+    assert!(matches!(
+        got[2],
+        Err(Error::TypeMismatch {
+            expected: "float",
+            found: "bool"
+        })
+    ));
+    // Bools count as ints (as `as_int` does).
+    let mut one = [0i64];
+    r.copy_to_slice(tail, &mut one).unwrap();
+    assert_eq!(one, [1]);
+    turn.validate().unwrap();
+}
+
+/// Out of memory in the bulk paths changes nothing.
+#[test]
+fn scalar_runs_out_of_memory_change_nothing() {
+    let s = seg(64 << 10);
+    let mut turn = s.turn().unwrap();
+    let h = turn.put_message(&ints(&[1, 2, 3])).unwrap();
+    let used = turn.stats().used;
+    let big = vec![0i64; 10_000];
+    assert!(matches!(
+        turn.list_mut(h).unwrap().extend_from_slice(&big),
+        Err(Error::OutOfMemory { .. })
+    ));
+    assert_eq!(turn.get(h).unwrap().to_value().unwrap(), ints(&[1, 2, 3]));
+    assert!(matches!(
+        turn.put_message_from_slice(&big),
+        Err(Error::OutOfMemory { .. })
+    ));
+    assert_eq!(turn.stats().used, used);
+    assert_eq!(turn.take_message().unwrap(), Some(h));
+    assert_eq!(turn.take_message().unwrap(), None);
+    turn.validate().unwrap();
+}

@@ -7,6 +7,7 @@ mod display;
 mod eq;
 mod hashed;
 pub(crate) mod list;
+mod scalars;
 mod set;
 mod view;
 mod write;
@@ -16,6 +17,7 @@ pub use bytes::BytesMut;
 pub use dict::{DictIter, DictMut, DictRef};
 pub use display::Repr;
 pub use list::ListMut;
+pub use scalars::{ScalarItem, Scalars};
 pub use set::{Members, SetIter, SetMut, SetRef};
 pub use view::{ListIter, ListRef, ObjectRef, TupleRef, TypedRef, ValueRef};
 

@@ -7,7 +7,7 @@ use super::{AnyArrayRef, ArrayRef, DictRef, Element, SetRef, Value};
 use crate::Error;
 use crate::alloc::Heap;
 use crate::format::bytearray::ByteArrayLayout;
-use crate::format::list::ListLayout;
+use crate::format::list::{ListLayout, Table};
 use crate::format::scalar::{self, Scalar};
 use crate::format::typed::TypedLayout;
 use crate::format::{
@@ -86,25 +86,38 @@ impl<'t> ValueRef<'t> {
     /// # Safety
     /// `'t` must not outlive the caller's borrow of the turn, and nothing
     /// may write the value while the result lives.
-    #[inline]
+    ///
+    /// The inline scalars are decoded in the caller (the hot path of list
+    /// reads), objects out of line.
+    #[inline(always)]
     pub(crate) unsafe fn from_slot(heap: Heap, s: Slot) -> Result<ValueRef<'t>, Error> {
         Ok(match s.tag {
             T_NONE => ValueRef::None,
             T_BOOL => ValueRef::Bool(s.payload != 0),
             T_INT => ValueRef::Int(s.payload as i64),
             T_FLOAT => ValueRef::Float(f64::from_bits(s.payload)),
-            tag => {
-                let b = Offset::new(s.payload);
-                // SAFETY: forwarded contract.
-                unsafe { ValueRef::from_object(heap, b, tag)? }
-            }
+            // SAFETY: forwarded contract.
+            _ => return unsafe { Self::from_object_slot(&heap, s) },
         })
+    }
+
+    /// The object a pointer slot names (out of line, so that the callers'
+    /// scalar paths set up no call).
+    ///
+    /// # Safety
+    /// As [`ValueRef::from_slot`].
+    #[cold]
+    #[inline(never)]
+    unsafe fn from_object_slot(heap: &Heap, s: Slot) -> Result<ValueRef<'t>, Error> {
+        // SAFETY: forwarded contract.
+        unsafe { ValueRef::from_object(*heap, Offset::new(s.payload), s.tag) }
     }
 
     /// A view of the object at `b`, which must be of kind `tag`.
     ///
     /// # Safety
     /// As [`ValueRef::from_slot`].
+    #[inline(never)]
     pub(crate) unsafe fn from_object(
         heap: Heap,
         b: Offset,
@@ -191,11 +204,7 @@ impl<'t> ValueRef<'t> {
             }
             // SAFETY: forwarded contract of `from_slot`.
             T_ARRAY => ValueRef::Array(unsafe { AnyArrayRef::new(heap, b)? }),
-            T_LIST => ValueRef::List(ListRef {
-                heap,
-                l: ListLayout::read(&heap, b)?,
-                _t: PhantomData,
-            }),
+            T_LIST => ValueRef::List(ListRef::new(heap, ListLayout::read(&heap, b)?)?),
             _ => {
                 return Err(Error::corrupt(
                     b.get(),
@@ -635,10 +644,15 @@ impl<'t> TupleRef<'t> {
 }
 
 /// A list in a segment (read-only view; see [`crate::ListMut`]).
+///
+/// The view holds the list's length and its chunk table (checked once,
+/// when the view is made), so reading item `i` is arithmetic: one range
+/// check, one load of the chunk's entry, one bounds check and the slot.
 #[derive(Clone, Copy)]
 pub struct ListRef<'t> {
     pub(crate) heap: Heap,
     pub(crate) l: ListLayout,
+    pub(crate) table: Table,
     pub(crate) _t: PhantomData<&'t ()>,
 }
 
@@ -649,14 +663,37 @@ impl std::fmt::Debug for ListRef<'_> {
 }
 
 impl<'t> ListRef<'t> {
+    /// A view of the list whose header reads `l` (checks its table).
+    #[inline]
+    pub(crate) fn new(heap: Heap, l: ListLayout) -> Result<ListRef<'t>, Error> {
+        Ok(ListRef {
+            heap,
+            l,
+            table: l.table(&heap)?,
+            _t: PhantomData,
+        })
+    }
+
     /// Number of items.
+    #[inline]
     pub fn len(&self) -> usize {
         self.l.len as usize
     }
 
     /// Whether it has no items.
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.l.len == 0
+    }
+
+    /// The slot of item `i < len`.
+    #[inline(always)]
+    pub(crate) fn slot_of(&self, i: u64) -> Result<Slot, Error> {
+        let p = self.table.item::<16>(&self.heap.mem, i)?;
+        // SAFETY: `p` is an in-bounds, 16-aligned slot (checked by
+        // `item`); any bytes are a valid `Slot`; nothing writes while `'t`
+        // (a borrow of the turn) lives.
+        Ok(unsafe { (p as *const Slot).read() })
     }
 
     /// Item `i`.
@@ -668,7 +705,21 @@ impl<'t> ListRef<'t> {
                 len: self.l.len as usize,
             });
         }
-        let s = Slot::read(&self.heap.mem, self.l.slot(&self.heap, i as u64)?)?;
+        let s = self.slot_of(i as u64)?;
+        Ok(match s.tag {
+            T_NONE => ValueRef::None,
+            T_BOOL => ValueRef::Bool(s.payload != 0),
+            T_INT => ValueRef::Int(s.payload as i64),
+            T_FLOAT => ValueRef::Float(f64::from_bits(s.payload)),
+            _ => return self.object(s),
+        })
+    }
+
+    /// The object item a pointer slot names (out of line, so that the
+    /// scalar reads set up no call).
+    #[cold]
+    #[inline(never)]
+    fn object(&self, s: Slot) -> Result<ValueRef<'t>, Error> {
         // SAFETY: `'t` is the turn borrow this view was made under.
         unsafe { ValueRef::from_slot(self.heap, s) }
     }
@@ -677,12 +728,10 @@ impl<'t> ListRef<'t> {
     /// not per item).
     pub fn iter(&self) -> ListIter<'t> {
         ListIter {
-            heap: self.heap,
-            l: self.l,
+            list: *self,
             i: 0,
             p: std::ptr::null(),
             run_end: 0,
-            _t: PhantomData,
         }
     }
 
@@ -775,15 +824,13 @@ impl<'t> TypedRef<'t> {
 
 /// Iterator over a shared list's items ([`ListRef::iter`]).
 pub struct ListIter<'t> {
-    heap: Heap,
-    l: ListLayout,
+    list: ListRef<'t>,
     /// Index of the next item.
     i: u64,
     /// Its slot, valid while `i < run_end` (the end of the current chunk,
     /// or of the list).
     p: *const Slot,
     run_end: u64,
-    _t: PhantomData<&'t ()>,
 }
 
 impl std::fmt::Debug for ListIter<'_> {
@@ -791,8 +838,44 @@ impl std::fmt::Debug for ListIter<'_> {
         write!(
             f,
             "ListIter({:?}, at {} of {})",
-            self.l.b, self.i, self.l.len
+            self.list.l.b, self.i, self.list.l.len
         )
+    }
+}
+
+impl<'t> ListIter<'t> {
+    /// The next slot, a chunk's run of them at a time.
+    #[inline(always)]
+    pub(crate) fn next_slot(&mut self) -> Option<Result<Slot, Error>> {
+        if self.i >= self.run_end {
+            let len = self.list.l.len;
+            if self.i >= len {
+                return None;
+            }
+            // Next chunk: one table lookup and bounds check for all of it.
+            match self
+                .list
+                .table
+                .run::<16>(&self.list.heap.mem, self.i, len - self.i)
+            {
+                Ok((p, n)) => {
+                    self.p = p as *const Slot;
+                    self.run_end = self.i + n;
+                }
+                Err(e) => {
+                    self.i = len;
+                    return Some(Err(e));
+                }
+            }
+        }
+        // SAFETY: `p` is the in-bounds, 16-aligned slot of item `i` (`run`
+        // checked the whole run and `i < run_end`); any bytes are a valid
+        // `Slot`; nothing writes while `'t` (a borrow of the turn) lives.
+        let s = unsafe { self.p.read() };
+        // SAFETY: still inside the run, or one past its last slot.
+        self.p = unsafe { self.p.add(1) };
+        self.i += 1;
+        Some(Ok(s))
     }
 }
 
@@ -801,36 +884,16 @@ impl<'t> Iterator for ListIter<'t> {
 
     #[inline]
     fn next(&mut self) -> Option<Self::Item> {
-        if self.i >= self.run_end {
-            if self.i >= self.l.len {
-                return None;
-            }
-            // Next chunk: one table lookup and bounds check for all of it.
-            match self.l.cursor(&self.heap, self.i) {
-                Ok(c) => {
-                    self.p = c.get(self.i)? as *const Slot;
-                    self.run_end = c.hi.min(self.l.len);
-                }
-                Err(e) => {
-                    self.i = self.l.len;
-                    return Some(Err(e));
-                }
-            }
-        }
-        // SAFETY: `p` is the in-bounds, 16-aligned slot of item `i` (the
-        // cursor checked its whole chunk and `i < run_end`); any bytes are a
-        // valid `Slot`; nothing writes while `'t` (a borrow of the turn)
-        // lives.
-        let s = unsafe { self.p.read() };
-        // SAFETY: still inside the chunk, or one past its last slot.
-        self.p = unsafe { self.p.add(1) };
-        self.i += 1;
-        // SAFETY: as above.
-        Some(unsafe { ValueRef::from_slot(self.heap, s) })
+        let s = match self.next_slot()? {
+            Ok(s) => s,
+            Err(e) => return Some(Err(e)),
+        };
+        // SAFETY: `'t` is the turn borrow the list view was made under.
+        Some(unsafe { ValueRef::from_slot(self.list.heap, s) })
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        let n = (self.l.len - self.i) as usize;
+        let n = (self.list.l.len - self.i) as usize;
         (n, Some(n))
     }
 }
