@@ -21,8 +21,8 @@ use std::time::{Duration, Instant};
 
 use support::{
     APPEND, Append, AtomicPingPong, BULK, BigAttach, Bulk, FutexPingPong, INTS, IntList,
-    LocalMessage, PipeMessages, PipePingPong, ReadMode, ShmMessages, Side, SmallStrings,
-    TurnPingPong, Validation, idle_pipe_wait, idle_turn_wait, ints_value, seed_value,
+    LocalMessage, PipeMessages, PipePingPong, ReadMode, ShmMessages, Side, SliceMessage,
+    SmallStrings, TurnPingPong, Validation, idle_pipe_wait, idle_turn_wait, ints_value, seed_value,
 };
 
 struct Cfg {
@@ -477,6 +477,29 @@ fn in_process_rows(cfg: &Cfg, t: &mut Table) {
             b[1],
             Target::MinRate(20e6),
             "≥ 20 M/s",
+        );
+    }
+    {
+        let name = "a list of 1000 ints in one process, from a slice: \
+                    `put_message_from_slice`, taken, read with `ListRef::ints()`, freed";
+        progress(name);
+        let w = RefCell::new(SliceMessage::new());
+        let w = &w;
+        let b = measure(
+            cfg,
+            &mut [
+                Box::new(move || Box::new(move |n| w.borrow_mut().shm(n))),
+                Box::new(move || Box::new(move |n| w.borrow_mut().vec(n))),
+            ],
+        );
+        t.add(
+            name,
+            "`to_vec` + sum + drop",
+            Unit::Rate(1.0, " msgs"),
+            b[0],
+            b[1],
+            Target::MinRate(300e3),
+            "≥ 300 k/s",
         );
     }
     for (what, v) in [

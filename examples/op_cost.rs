@@ -11,7 +11,10 @@
 //! then instructions ÷ (100 × 1000) is the cost of one `get(i)?.as_int()`
 //! (callgrind_annotate shows where it goes). Workloads: `shm_read`,
 //! `vec_read`, `shm_write`, `vec_write`, `shm_add`, `vec_add`, and the bulk
-//! paths `shm_ints` and `shm_copy`; order `sequential` or `random`.
+//! paths `shm_ints` and `shm_copy`; order `sequential` or `random`. And
+//! `msg_ints`, `msg_seed`: one message put, taken, walked and freed in one
+//! process (`--toggle-collect='*LocalMessage::shm*'`), and `msg_slice`, the
+//! same from a slice through the bulk paths (`'*SliceMessage::shm*'`).
 
 #[path = "../benches/support/mod.rs"]
 mod support;
@@ -23,6 +26,28 @@ fn main() {
         std::process::exit(2);
     };
     let iters: u64 = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(100);
+    if let Some(what) = op.strip_prefix("msg_") {
+        // In-process put + take + walk + free of one message (`order` is
+        // ignored): `msg_ints`, `msg_seed`.
+        if what == "slice" {
+            let d = support::SliceMessage::new().shm(iters);
+            println!(
+                "{op}: {:.2} µs per message",
+                d.as_secs_f64() / iters as f64 * 1e6
+            );
+            return;
+        }
+        let v = match what {
+            "ints" => support::ints_value(),
+            _ => support::seed_value(),
+        };
+        let d = support::LocalMessage::new(v).shm(iters);
+        println!(
+            "{op}: {:.2} µs per message",
+            d.as_secs_f64() / iters as f64 * 1e6
+        );
+        return;
+    }
     let mut l = support::IntList::new(order == "random");
     let d = match op.as_str() {
         "shm_read" => l.shm_read(iters),

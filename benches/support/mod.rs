@@ -580,6 +580,56 @@ impl Default for SmallStrings {
 }
 
 /// A message put, taken, read in place and freed within one process and
+/// A list of [`INTS`] ints from a slice, in one process:
+/// `put_message_from_slice`, taken, read with `ListRef::ints()`, freed; vs
+/// the same ints copied into a new `Vec`, summed and dropped.
+pub struct SliceMessage {
+    seg: Segment,
+    ints: Vec<i64>,
+}
+
+impl Default for SliceMessage {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl SliceMessage {
+    /// Setup.
+    pub fn new() -> SliceMessage {
+        SliceMessage {
+            seg: named_segment("slice", 4 << 20),
+            ints: (0..INTS as i64).collect(),
+        }
+    }
+
+    /// put_message_from_slice + take + ints() + free.
+    pub fn shm(&mut self, iters: u64) -> Duration {
+        let mut t = ok(self.seg.turn());
+        let start = Instant::now();
+        for _ in 0..iters {
+            ok(t.put_message_from_slice(black_box(&self.ints)));
+            let h = ok(t.take_message()).expect("message");
+            let l = ok(ok(t.get(h)).as_list());
+            black_box(ok(l
+                .ints()
+                .try_fold(0i64, |a, x| x.map(|x| a.wrapping_add(x)))));
+            ok(t.free(h));
+        }
+        start.elapsed()
+    }
+
+    /// `to_vec` + sum + drop.
+    pub fn vec(&mut self, iters: u64) -> Duration {
+        let start = Instant::now();
+        for _ in 0..iters {
+            let v = black_box(&self.ints).to_vec();
+            black_box(v.iter().fold(0i64, |a, &x| a.wrapping_add(x)));
+        }
+        start.elapsed()
+    }
+}
+
 /// one turn, vs postcard serialize + deserialize + read of the same data.
 pub struct LocalMessage {
     seg: Segment,

@@ -249,15 +249,17 @@ fn write_list(heap: &Heap, items: &[Value], depth: u32) -> Result<Offset, Error>
         free_object(heap, b)?;
         return Err(e);
     }
-    // Fill a chunk at a time through a cursor (bounds checked once per
-    // chunk).
+    // Fill a chunk's run of slots at a time (bounds checked once per run).
+    let table = l.table(heap)?;
     let n = items.len() as u64;
     while l.len < n {
-        let c = l.cursor(heap, l.len)?;
-        let end = n.min(c.hi);
-        let mut p = c.get(l.len).expect("cursor covers its first item") as *mut Slot;
-        for item in &items[l.len as usize..end as usize] {
-            let s = match scalar_slot(item) {
+        let (p, run) = table.run::<16>(&heap.mem, l.len, n - l.len)?;
+        // SAFETY: `run` checked that the `run` slots at `p` are in bounds
+        // and 16-aligned; they belong to this (not yet published) list, and
+        // we hold the turn.
+        let slots = unsafe { std::slice::from_raw_parts_mut(p as *mut Slot, run as usize) };
+        for (slot, item) in slots.iter_mut().zip(&items[l.len as usize..]) {
+            *slot = match scalar_slot(item) {
                 Some(s) => s,
                 None => match write_at(heap, item, depth) {
                     Ok(s) => s,
@@ -268,12 +270,6 @@ fn write_list(heap: &Heap, items: &[Value], depth: u32) -> Result<Offset, Error>
                     }
                 },
             };
-            // SAFETY: `p` walks the in-bounds, 16-aligned slots `l.len..end`
-            // of one chunk of this (not yet published) list.
-            unsafe {
-                p.write(s);
-                p = p.add(1);
-            }
             l.len += 1;
         }
     }
