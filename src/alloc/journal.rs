@@ -105,7 +105,7 @@ impl Heap {
         unsafe {
             (dst as *mut u64).write(off.get());
             (dst as *mut u64).add(1).write(n);
-            std::ptr::copy_nonoverlapping(src, dst.add(16), n as usize);
+            crate::segment::copy_bytes(src, dst.add(16), n as usize);
         }
         super::crash_point();
         let j = self.journal();

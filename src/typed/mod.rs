@@ -64,7 +64,7 @@ impl<E: rancor::Source> Writer<E> for SnapshotWriter {
             // `len + bytes.len() <= cap`; `bytes` is not in that range (it
             // comes from the value being serialized or rkyv's scratch).
             unsafe {
-                std::ptr::copy_nonoverlapping(bytes.as_ptr(), self.ptr.add(self.len), bytes.len())
+                crate::segment::copy_bytes(bytes.as_ptr(), self.ptr.add(self.len), bytes.len())
             };
         }
         self.len += bytes.len();
