@@ -26,6 +26,17 @@ fn main() {
         std::process::exit(2);
     };
     let iters: u64 = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(100);
+    if op == "validate" {
+        // `Turn::validate` over a mixed segment of `iters` MB.
+        let mut w = support::Validation::new(iters << 20);
+        let d = w.validate(3);
+        println!(
+            "validate: {} bytes, {:.2} GB/s",
+            w.bytes,
+            3.0 * w.bytes as f64 / d.as_secs_f64() / 1e9
+        );
+        return;
+    }
     if op == "bulk" {
         // The 400 KiB bytes message, with the page faults it takes.
         let mut w = support::Bulk::new();

@@ -32,7 +32,10 @@ impl std::error::Error for BadSlot {}
 
 /// The error type bytecheck reports into: keeps the message (rancor's own
 /// `Error` drops it in release builds unless its `alloc` feature is on).
+/// The validator checks slots with [`Slot::check`] inline; the tests check
+/// that bytecheck, through the same rule, agrees.
 #[derive(Debug)]
+#[cfg_attr(not(test), allow(dead_code))]
 pub(crate) struct CheckError(String);
 
 impl std::fmt::Display for CheckError {
@@ -64,23 +67,14 @@ where
     C::Error: Source,
 {
     fn verify(&self, _: &mut C) -> Result<(), C::Error> {
-        if self.pad != [0; 7] {
-            return Err(Source::new(BadSlot("slot padding is not zero")));
-        }
-        match self.tag {
-            T_NONE if self.payload != 0 => Err(Source::new(BadSlot("None slot with a payload"))),
-            T_BOOL if self.payload > 1 => Err(Source::new(BadSlot("bool slot not 0 or 1"))),
-            T_NONE | T_BOOL | T_INT | T_FLOAT => Ok(()),
-            t if is_ptr_tag(t) => {
-                if self.payload == 0 || !self.payload.is_multiple_of(16) {
-                    Err(Source::new(BadSlot("slot pointer null or misaligned")))
-                } else {
-                    Ok(())
-                }
-            }
-            _ => Err(Source::new(BadSlot("unknown slot tag"))),
-        }
+        self.check().map_err(|why| Source::new(BadSlot(why)))
     }
+}
+
+#[cold]
+#[inline(never)]
+fn bad_slot(off: Offset, why: &str) -> Error {
+    Error::corrupt(off.get(), why.to_owned())
 }
 
 const _: () = assert!(std::mem::size_of::<Slot>() == 16);
@@ -120,13 +114,39 @@ impl Slot {
         Ok(unsafe { (p as *const Slot).read() })
     }
 
-    /// Reads and verifies the slot at `off` with bytecheck.
+    /// What the format forbids in a slot (its fields are any bytes): the
+    /// one rule that both bytecheck's `Verify` and [`Slot::read_checked`]
+    /// apply.
+    #[inline(always)]
+    pub(crate) fn check(&self) -> Result<(), &'static str> {
+        if self.pad != [0; 7] {
+            return Err("slot padding is not zero");
+        }
+        match self.tag {
+            T_NONE if self.payload != 0 => Err("None slot with a payload"),
+            T_BOOL if self.payload > 1 => Err("bool slot not 0 or 1"),
+            T_NONE | T_BOOL | T_INT | T_FLOAT => Ok(()),
+            t if is_ptr_tag(t) => {
+                if self.payload == 0 || !self.payload.is_multiple_of(16) {
+                    Err("slot pointer null or misaligned")
+                } else {
+                    Ok(())
+                }
+            }
+            _ => Err("unknown slot tag"),
+        }
+    }
+
+    /// Reads and verifies the slot at `off` (the validator's hot path: the
+    /// checks bytecheck's `Verify` makes, inline, without its error
+    /// machinery).
+    #[inline]
     pub(crate) fn read_checked(m: &Mem, off: Offset) -> Result<Slot, Error> {
-        let p = m.ptr(off, 16, 8)?;
-        // SAFETY: `p` points to 16 readable, 8-aligned bytes.
-        unsafe { bytecheck::check_bytes::<Slot, CheckError>(p as *const Slot) }
-            .map_err(|e| Error::corrupt(off.get(), e.to_string()))?;
-        Slot::read(m, off)
+        let s = Slot::read(m, off)?;
+        match s.check() {
+            Ok(()) => Ok(s),
+            Err(why) => Err(bad_slot(off, why)),
+        }
     }
 
     /// Writes the slot at `off` (all 16 bytes, padding zeroed).
@@ -136,5 +156,40 @@ impl Slot {
         // SAFETY: 16 bytes in bounds, 8-aligned, exclusive during the turn.
         unsafe { (p as *mut Slot).write(self) };
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// bytecheck (`CheckBytes` + `Verify`) and the validator's inline
+    /// `read_checked` accept and refuse the same slots.
+    #[test]
+    fn bytecheck_and_read_checked_agree() {
+        let mut buf = vec![0u128; 4];
+        let base = buf.as_mut_ptr() as *mut u8;
+        // SAFETY: the vector outlives `m` and is 16-aligned (u128s).
+        let m = unsafe { Mem::new(base, buf.len() * 16) };
+        let mut k = 0;
+        for tag in 0..=30u8 {
+            for pad0 in [0u8, 1] {
+                for payload in [0u64, 1, 2, 16, 24] {
+                    let at = Offset::new(0);
+                    let mut s = Slot::new(tag, payload);
+                    s.pad[3] = pad0;
+                    // SAFETY: 16 bytes at the start of the buffer.
+                    unsafe { (base as *mut Slot).write(s) };
+                    // SAFETY: 16 readable, 8-aligned bytes.
+                    let by_bytecheck =
+                        unsafe { bytecheck::check_bytes::<Slot, CheckError>(base as *const Slot) }
+                            .is_ok();
+                    let inline = Slot::read_checked(&m, at).is_ok();
+                    assert_eq!(by_bytecheck, inline, "{s:?}");
+                    k += by_bytecheck as u32;
+                }
+            }
+        }
+        assert!(k > 20, "{k} slots accepted");
     }
 }
