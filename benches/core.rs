@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use criterion::{BenchmarkGroup, Criterion, SamplingMode, Throughput, measurement::WallTime};
 use support::{
-    APPEND, Append, BULK, BigAttach, Bulk, INTS, IntList, LocalMessage, SmallStrings, Validation,
-    ints_value, seed_value,
+    APPEND, Append, BULK, BigAttach, Bulk, INTS, IntList, LocalMessage, SliceMessage, SmallStrings,
+    Validation, ints_value, seed_value,
 };
 
 fn int_group<'a>(c: &'a mut Criterion, op: &str, pattern: &str) -> BenchmarkGroup<'a, WallTime> {
@@ -47,6 +47,35 @@ fn int64(c: &mut Criterion) {
         g.bench_function("baseline Vec<i64>", |b| b.iter_custom(|n| list.vec_add(n)));
         g.finish();
     }
+}
+
+/// The bulk read paths of a list of ints, and a list message from a slice.
+fn int_bulk(c: &mut Criterion) {
+    let mut list = IntList::new(false);
+    let mut g = c.benchmark_group(format!("int64 bulk reads, {INTS} list items"));
+    g.throughput(Throughput::Elements(INTS as u64));
+    g.bench_function("shmheap ListRef::ints(), summed", |b| {
+        b.iter_custom(|n| list.shm_ints(n))
+    });
+    g.bench_function("baseline Vec<i64>::iter(), summed", |b| {
+        b.iter_custom(|n| list.vec_iter(n))
+    });
+    g.bench_function("shmheap ListRef::copy_to_slice, summed", |b| {
+        b.iter_custom(|n| list.shm_copy(n))
+    });
+    g.bench_function("baseline copy_from_slice, summed", |b| {
+        b.iter_custom(|n| list.vec_copy(n))
+    });
+    g.finish();
+    let mut w = SliceMessage::new();
+    let mut g = c.benchmark_group(format!("{INTS}-int list message from a slice, one process"));
+    g.bench_function("shmheap put_message_from_slice, take, ints(), free", |b| {
+        b.iter_custom(|n| w.shm(n))
+    });
+    g.bench_function("baseline to_vec, sum, drop", |b| {
+        b.iter_custom(|n| w.vec(n))
+    });
+    g.finish();
 }
 
 fn bulk_bytes(c: &mut Criterion) {
@@ -140,6 +169,7 @@ fn main() {
     support::peer_dispatch();
     let mut c = Criterion::default().configure_from_args();
     int64(&mut c);
+    int_bulk(&mut c);
     bulk_bytes(&mut c);
     append(&mut c);
     small_strings(&mut c);

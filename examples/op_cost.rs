@@ -26,6 +26,24 @@ fn main() {
         std::process::exit(2);
     };
     let iters: u64 = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(100);
+    if op == "small" {
+        // A small string put, taken and freed (`'*SmallStrings::shm*'`).
+        let d = support::SmallStrings::new().shm(iters);
+        println!(
+            "small: {:.1} ns per string",
+            d.as_secs_f64() / iters as f64 * 1e9
+        );
+        return;
+    }
+    if op == "push" {
+        // `ListMut::push` of ints (`'*Append::shm*'`), `iters` lists.
+        let d = support::Append::new().shm(iters);
+        println!(
+            "push: {:.2} ns per push",
+            d.as_secs_f64() / (iters * support::APPEND as u64) as f64 * 1e9
+        );
+        return;
+    }
     if op == "validate" {
         // `Turn::validate` over a mixed segment of `iters` MB.
         let mut w = support::Validation::new(iters << 20);
