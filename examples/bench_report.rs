@@ -9,7 +9,8 @@
 //! sides of a row take turns run by run (so a noisy moment hits both). Each
 //! side's median run is reported, and judged against the target, beside its
 //! best run. Two-process sides get a fresh peer per run. `-- --only
-//! ints,handoff` measures only the named groups (ints, bulk, handoff, messages,
+//! ints,handoff` measures only the named groups (ints, bulk, handoff,
+//! contention, messages,
 //! in-process, validation, idle).
 
 #[path = "../benches/support/mod.rs"]
@@ -20,9 +21,10 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 use support::{
-    APPEND, Append, AtomicPingPong, BULK, BigAttach, Bulk, FutexPingPong, INTS, IntList,
-    LocalMessage, PipeMessages, PipePingPong, ReadMode, ShmMessages, Side, SliceMessage,
-    SmallStrings, TurnPingPong, Validation, idle_pipe_wait, idle_turn_wait, ints_value, seed_value,
+    APPEND, Append, AtomicPingPong, BULK, BigAttach, Bulk, Contenders, FutexPingPong, INTS,
+    IntList, LocalMessage, PipeMessages, PipePingPong, ReadMode, ShmMessages, Side, SliceMessage,
+    SmallStrings, TurnPingPong, Uncontended, Validation, idle_pipe_wait, idle_turn_wait,
+    ints_value, seed_value,
 };
 
 struct Cfg {
@@ -369,6 +371,61 @@ fn handoff_rows(cfg: &Cfg, t: &mut Table) {
     );
 }
 
+/// Turns with more processes than cores, against two processes in the
+/// same run; and the uncontended turn.
+fn contention_rows(cfg: &Cfg, t: &mut Table) {
+    let counts: &[usize] = if cfg.quick { &[4] } else { &[4, 8, 16] };
+    for &n in counts {
+        let name = format!(
+            "{n} processes on {} cores taking turns, one `+= 1` each: turns vs two processes",
+            std::thread::available_parallelism().map_or(0, |c| c.get())
+        );
+        progress(&name);
+        let b = measure(
+            cfg,
+            &mut [
+                Box::new(move || {
+                    let mut w = Contenders::new(n);
+                    Box::new(move |k| w.run(k))
+                }),
+                Box::new(|| {
+                    let mut w = Contenders::new(2);
+                    Box::new(move |k| w.run(k))
+                }),
+            ],
+        );
+        t.add(
+            &name,
+            "two processes",
+            Unit::Rate(1.0, " turns"),
+            b[0],
+            b[1],
+            Target::MaxRatio(1.0 / 0.3),
+            "≥ 30% of two processes (ratio ≤ 3.33×)",
+        );
+    }
+    let name = "uncontended turn: `seg.turn()` and drop, nobody else attached";
+    progress(name);
+    let w = RefCell::new(Uncontended::new());
+    let w = &w;
+    let b = measure(
+        cfg,
+        &mut [
+            Box::new(move || Box::new(move |n| w.borrow_mut().turn(n))),
+            Box::new(move || Box::new(move |n| w.borrow_mut().mutex(n))),
+        ],
+    );
+    t.add(
+        name,
+        "uncontended `std::sync::Mutex` lock + unlock",
+        Unit::Rate(1.0, " turns"),
+        b[0],
+        b[1],
+        Target::None,
+        "—",
+    );
+}
+
 fn message_rows(cfg: &Cfg, t: &mut Table) {
     let cases = [
         ("the seed's mixed message", seed_value(), 1e6, "≥ 1 M/s"),
@@ -634,10 +691,11 @@ fn main() {
         .skip_while(|a| a != "--only")
         .nth(1)
         .map(|s| s.split(',').map(str::to_owned).collect());
-    let groups: [(&str, &dyn Fn(&Cfg, &mut Table)); 7] = [
+    let groups: [(&str, &dyn Fn(&Cfg, &mut Table)); 8] = [
         ("ints", &int_rows),
         ("bulk", &bulk_int_rows),
         ("handoff", &handoff_rows),
+        ("contention", &contention_rows),
         ("messages", &message_rows),
         ("in-process", &in_process_rows),
         ("validation", &validation_rows),

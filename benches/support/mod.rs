@@ -977,6 +977,105 @@ impl Default for TurnPingPong {
     }
 }
 
+/// `n` processes (this one and `n - 1` peers) taking turns as fast as the
+/// turn lets them, each doing one `+= 1` on a shared count per turn: one
+/// iteration is one turn, by any of them (FIFO: each gets one in `n`).
+/// With more processes than cores, most turns go to a waiter that is not
+/// running.
+pub struct Contenders {
+    seg: Segment,
+    ctl: Handle,
+    peers: Vec<Peer>,
+}
+
+impl Contenders {
+    /// Creates the segment and spawns the `n - 1` peers.
+    pub fn new(n: usize) -> Contenders {
+        let seg = named_segment("contend", 1 << 20);
+        let ctl = control_list(&seg);
+        let (o, g) = ctl.to_raw();
+        let arg = format!("{} {o} {g}", seg.name().expect("named"));
+        let peers = (1..n).map(|_| Peer::spawn("contend", &arg)).collect();
+        Contenders { seg, ctl, peers }
+    }
+
+    /// Turns until the count has grown by `iters`.
+    pub fn run(&mut self, iters: u64) -> Duration {
+        let count = |t: &mut Turn<'_>| -> i64 {
+            let mut l = ok(t.list_mut(self.ctl));
+            let x = ok(l.int_mut(1));
+            *x += 1;
+            *x
+        };
+        let start_count = count(&mut ok(self.seg.turn()));
+        let start = Instant::now();
+        let mut mine = 0u64;
+        loop {
+            let c = count(&mut ok(self.seg.turn()));
+            if (c - start_count) as u64 >= iters {
+                break;
+            }
+            mine += 1;
+            if mine.is_multiple_of(4096) {
+                for p in &mut self.peers {
+                    p.check_alive();
+                }
+            }
+        }
+        start.elapsed()
+    }
+}
+
+impl Drop for Contenders {
+    fn drop(&mut self) {
+        set_stop(&self.seg, self.ctl);
+        for p in &mut self.peers {
+            p.wait_exit(Duration::from_secs(5));
+        }
+    }
+}
+
+/// Turn acquire and release with nobody else attached, against an
+/// uncontended `std::sync::Mutex` lock and unlock.
+pub struct Uncontended {
+    seg: Segment,
+    mutex: std::sync::Mutex<u64>,
+}
+
+impl Default for Uncontended {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Uncontended {
+    /// Setup.
+    pub fn new() -> Uncontended {
+        Uncontended {
+            seg: named_segment("uncontended", 1 << 20),
+            mutex: std::sync::Mutex::new(0),
+        }
+    }
+
+    /// `seg.turn()` and drop.
+    pub fn turn(&mut self, iters: u64) -> Duration {
+        let start = Instant::now();
+        for _ in 0..iters {
+            black_box(ok(black_box(&self.seg).turn()));
+        }
+        start.elapsed()
+    }
+
+    /// `mutex.lock()` and drop.
+    pub fn mutex(&mut self, iters: u64) -> Duration {
+        let start = Instant::now();
+        for _ in 0..iters {
+            *black_box(&self.mutex).lock().expect("lock") += 1;
+        }
+        start.elapsed()
+    }
+}
+
 /// The floor: a bare ping-pong on one atomic in a shared cache line (both
 /// processes spin; odd = the peer's move).
 pub struct AtomicPingPong {
@@ -1469,6 +1568,19 @@ pub fn peer_dispatch() {
                 if *x % 2 == 1 {
                     *x += 1;
                 }
+            })()
+        }
+        "contend" => {
+            exit_on_eof();
+            let (seg, ctl, _) = attach_args(&arg);
+            ready();
+            (|| loop {
+                let mut t = seg.turn()?;
+                let mut l = t.list_mut(ctl)?;
+                if *l.int_mut(0)? != 0 {
+                    return Ok(());
+                }
+                *l.int_mut(1)? += 1;
             })()
         }
         "consume" => {

@@ -2,8 +2,11 @@
 //!
 //! A process takes a ticket (`next_ticket += 1`) and owns the turn when
 //! `now_serving` equals its ticket; releasing stores `now_serving + 1`. A
-//! waiter spins for a bounded time reading `now_serving` (no system call),
-//! then sleeps on it with a futex; the releaser calls `FUTEX_WAKE` only when
+//! waiter next in line spins for a bounded time reading `now_serving` (no
+//! system call); one further back yields its core instead (with more
+//! processes than cores, spinning there would keep the holder and the next
+//! in line from running); then, after about a millisecond, it sleeps on
+//! `now_serving` with a futex; the releaser calls `FUTEX_WAKE` only when
 //! `sleepers` is non-zero (the waiter raises `sleepers` before its last check,
 //! the releaser stores before it reads `sleepers`, both `SeqCst`, so a wake
 //! cannot be lost).
@@ -34,10 +37,15 @@ use crate::segment::{
 /// peer's death is reported within about this time.
 pub const LIVENESS_PERIOD: Duration = Duration::from_millis(20);
 
-/// Spins reading `now_serving` before yielding.
+/// Spins reading `now_serving`, while next in line, before yielding.
 const SPINS: u32 = 2_000;
-/// `sched_yield`s before sleeping on the futex.
+/// `sched_yield`s before sleeping on the futex, at least.
 const YIELDS: u32 = 50;
+/// How long a waiter keeps yielding before it sleeps on the futex: longer
+/// than a queue of processes with short turns takes to go by (16 turns of
+/// a few µs), short enough that a waiter behind a long turn soon stops
+/// using the CPU.
+const YIELD_TIME: Duration = Duration::from_millis(1);
 
 /// The right to touch a segment's shared data, held by one process at a time.
 ///
@@ -156,20 +164,32 @@ impl Segment {
             }
             None => self.take_ticket(),
         };
-        // Fast path: spin, then yield, reading one word.
-        for _ in 0..SPINS {
-            if w.now_serving.v.load(SeqCst) == t {
+        // Fast path, reading one word: spin while next in line (the turn
+        // comes with the holder's release), yield the core while further
+        // back (so that with more processes than cores the holder and the
+        // next in line get to run), for a while before sleeping.
+        let mut spins = 0;
+        let mut yields = 0;
+        let mut yield_until = None;
+        loop {
+            let s = w.now_serving.v.load(SeqCst);
+            if s == t {
                 return Ok(self.enter(t, guard));
             }
-            std::hint::spin_loop();
-        }
-        for _ in 0..YIELDS {
-            if w.now_serving.v.load(SeqCst) == t {
-                return Ok(self.enter(t, guard));
+            if t.wrapping_sub(s) == 1 && spins < SPINS {
+                spins += 1;
+                std::hint::spin_loop();
+                continue;
             }
-            if deadline.is_some_and(|d| Instant::now() >= d) {
+            let now = Instant::now();
+            if deadline.is_some_and(|d| now >= d) {
                 break;
             }
+            let until = *yield_until.get_or_insert(now + YIELD_TIME);
+            if yields >= YIELDS && now >= until {
+                break;
+            }
+            yields += 1;
             std::thread::yield_now();
         }
         // Slow path: sleep on the futex.
