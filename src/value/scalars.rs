@@ -8,7 +8,7 @@
 //! bounds check per run and one tag check per item, and write a run of
 //! slots without building a [`crate::Value`] for each.
 
-use super::{ListMut, ListRef};
+use super::{ListIter, ListMut, ListRef};
 use crate::alloc::Heap;
 use crate::format::list::{ListLayout, Table};
 use crate::format::{Slot, T_BOOL, T_FLOAT, T_INT, T_NONE, free_object, type_name};
@@ -98,16 +98,13 @@ fn not_a<T: ScalarItem>(tag: u8) -> Error {
 /// Iterator over a list's items as `T` ([`ListRef::scalars`]): an item
 /// that is not a `T` gives [`Error::TypeMismatch`] and ends the iteration.
 pub struct Scalars<'t, T> {
-    list: ListRef<'t>,
-    i: u64,
-    p: *const Slot,
-    run_end: u64,
+    slots: ListIter<'t>,
     _t: std::marker::PhantomData<T>,
 }
 
 impl<T> std::fmt::Debug for Scalars<'_, T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Scalars(at {} of {})", self.i, self.list.l.len)
+        write!(f, "Scalars({:?})", self.slots)
     }
 }
 
@@ -116,46 +113,21 @@ impl<T: ScalarItem> Iterator for Scalars<'_, T> {
 
     #[inline]
     fn next(&mut self) -> Option<Result<T, Error>> {
-        let len = self.list.l.len;
-        if self.i >= self.run_end {
-            if self.i >= len {
-                return None;
-            }
-            match self
-                .list
-                .table
-                .run::<16>(&self.list.heap.mem, self.i, len - self.i)
-            {
-                Ok((p, n)) => {
-                    self.p = p as *const Slot;
-                    self.run_end = self.i + n;
-                }
-                Err(e) => {
-                    self.i = len;
-                    return Some(Err(e));
-                }
-            }
-        }
-        // SAFETY: `p` is the in-bounds, 16-aligned slot of item `i` (`run`
-        // checked the whole run and `i < run_end`); any bytes are a valid
-        // `Slot`; nothing writes while `'t` (a borrow of the turn) lives.
-        let s = unsafe { self.p.read() };
-        // SAFETY: still inside the run, or one past its last slot.
-        self.p = unsafe { self.p.add(1) };
-        self.i += 1;
+        let s = match self.slots.next_slot()? {
+            Ok(s) => s,
+            Err(e) => return Some(Err(e)),
+        };
         match T::from_slot(s.tag, s.payload) {
             Some(v) => Some(Ok(v)),
             None => {
-                self.i = len;
-                self.run_end = len;
+                self.slots.finish();
                 Some(Err(not_a::<T>(s.tag)))
             }
         }
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        let n = (self.list.l.len - self.i) as usize;
-        (0, Some(n))
+        (0, self.slots.size_hint().1)
     }
 }
 
@@ -187,10 +159,7 @@ impl<'t> ListRef<'t> {
     /// is not one gives [`Error::TypeMismatch`] and ends the iteration.
     pub fn scalars<T: ScalarItem>(&self) -> Scalars<'t, T> {
         Scalars {
-            list: *self,
-            i: 0,
-            p: std::ptr::null(),
-            run_end: 0,
+            slots: self.iter(),
             _t: std::marker::PhantomData,
         }
     }

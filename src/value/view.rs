@@ -844,6 +844,12 @@ impl std::fmt::Debug for ListIter<'_> {
 }
 
 impl<'t> ListIter<'t> {
+    /// Ends the iteration.
+    pub(crate) fn finish(&mut self) {
+        self.i = self.list.l.len;
+        self.run_end = self.i;
+    }
+
     /// The next slot, a chunk's run of them at a time.
     #[inline(always)]
     pub(crate) fn next_slot(&mut self) -> Option<Result<Slot, Error>> {
@@ -863,7 +869,7 @@ impl<'t> ListIter<'t> {
                     self.run_end = self.i + n;
                 }
                 Err(e) => {
-                    self.i = len;
+                    self.finish();
                     return Some(Err(e));
                 }
             }
