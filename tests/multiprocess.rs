@@ -70,7 +70,7 @@ const T_TUPLE: u8 = 7;
 fn check_layout(name: &str, turn: &Turn<'_>) {
     let st = turn.stats();
     assert_eq!(peek(name, 0, 8), b"SHMHEAP\0", "magic");
-    assert_eq!(peek(name, OFF_VERSION, 4), 4u32.to_le_bytes(), "version");
+    assert_eq!(peek(name, OFF_VERSION, 4), 5u32.to_le_bytes(), "version");
     // The raw counters also count the undo journal's block (1 KiB payload
     // after a first operation), which `stats()` leaves out.
     assert_eq!(

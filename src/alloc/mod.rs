@@ -89,7 +89,8 @@ pub struct Stats {
     pub size: u64,
     /// Bytes in allocated blocks (headers included).
     pub used: u64,
-    /// Bytes that can still be allocated (free blocks plus untouched space).
+    /// Bytes that can still be allocated (free blocks plus untouched space;
+    /// the undo journal's scratch block counts as free).
     pub free: u64,
     /// Number of allocated blocks (values and their internal parts).
     pub blocks: u64,
@@ -181,12 +182,17 @@ impl Heap {
     pub(crate) fn stats(&self) -> Stats {
         let st = self.st();
         // The undo journal's block is bookkeeping, like the header: not
-        // counted as used.
+        // counted as used, but as free (scratch space that grows with an
+        // operation or transaction and is given back after one), so that
+        // `used + free` does not move when the journal does.
         let journal = self.journal_block_size();
         Stats {
             size: self.mem.len(),
             used: st.used.get().saturating_sub(journal),
-            free: self.mem.len() - st.top.get() + st.free_in_bins.get() + st.fast_bytes.get(),
+            free: self.mem.len() - st.top.get()
+                + st.free_in_bins.get()
+                + st.fast_bytes.get()
+                + journal,
             blocks: st.blocks.get().saturating_sub((journal != 0) as u64),
             free_in_bins: st.free_in_bins.get() + st.fast_bytes.get(),
             high_water: st.top.get(),

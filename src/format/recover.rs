@@ -30,9 +30,16 @@ pub struct Recovery {
 /// Rolls back the journal, rebuilds the allocator from the block headers,
 /// frees every allocated block no root reaches, and validates the result.
 /// Idempotent: a death half-way through leaves work the next run redoes.
-pub(crate) fn recover_data(heap: &Heap, queue: &QueueState, root: u64) -> Result<Recovery, Error> {
+pub(crate) fn recover_data(
+    heap: &Heap,
+    queue: &QueueState,
+    root: &std::sync::atomic::AtomicU64,
+) -> Result<Recovery, Error> {
     // (The journal's block stays, empty, for the next operation.)
     let records_undone = heap.rollback(false)?;
+    // The root word as the rollback left it (a transaction may have
+    // created the root namespace).
+    let root = root.get();
     flag_queued(heap, queue)?;
     flag_root(heap, root)?;
     // Normalise the allocator (bins, footers, counters) keeping every

@@ -409,3 +409,5 @@ impl<'seg> Turn<'seg> {
 
 #[cfg(test)]
 mod tests;
+
+mod transaction;
