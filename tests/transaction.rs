@@ -505,7 +505,11 @@ fn apply(t: &mut Turn<'_>, owned: &mut Vec<Handle>, o: &Op) -> Result<(), Error>
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+    // (`TXN_CASES` for a longer run.)
+    #![proptest_config(ProptestConfig {
+        cases: std::env::var("TXN_CASES").ok().and_then(|s| s.parse().ok()).unwrap_or(48),
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn a_random_transaction_rolled_back_changes_nothing(
