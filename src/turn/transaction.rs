@@ -52,10 +52,10 @@ impl Segment {
 impl Turn<'_> {
     /// Makes this turn a transaction from here on (what
     /// [`Segment::transaction`] and its variants call on the turn they
-    /// acquired). The operation before, if one returned an error with its
-    /// journal unflushed, is committed first. A turn that is a transaction
-    /// already stays one, unchanged.
-    pub(crate) fn begin_transaction(&mut self) -> Result<(), Error> {
+    /// acquired; for code that acquires its turns in its own way, such as
+    /// the Python binding). What the turn did before stays done. A turn
+    /// that is a transaction already stays one, unchanged.
+    pub fn begin_transaction(&mut self) -> Result<(), Error> {
         let heap = self.heap();
         if heap.in_transaction() {
             return Ok(());
@@ -72,12 +72,19 @@ impl Turn<'_> {
     /// Commits the transaction (every change of the turn becomes durable at
     /// once; the frees it deferred run now) and hands the turn on. On a
     /// turn that is not a transaction, only hands it on.
-    pub fn commit(self) -> Result<(), Error> {
+    pub fn commit(mut self) -> Result<(), Error> {
+        self.commit_transaction()
+    }
+
+    /// Commits the transaction as [`Turn::commit`] does, but keeps the
+    /// turn, which is a plain turn from here on (until
+    /// [`Turn::begin_transaction`]). On a turn that is not a transaction,
+    /// does nothing.
+    pub fn commit_transaction(&mut self) -> Result<(), Error> {
         let heap = self.heap();
         if heap.in_transaction() {
             heap.commit_transaction()?;
         }
-        drop(self);
         Ok(())
     }
 
