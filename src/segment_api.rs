@@ -5,7 +5,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::format::recover::{Recovery, recover_data};
-use crate::segment::{Segment, SegmentOptions, Word};
+use crate::segment::{Segment, SegmentOptions};
 use crate::{Error, Turn};
 
 impl Segment {
