@@ -38,12 +38,7 @@ fn lists(seg: &Segment) -> Lists {
 
 /// One turn of `K` `+=` (over `K` distinct items, or all on one item).
 fn add_turn(seg: &Segment, l: &Lists, txn: bool, same: bool) {
-    let mut t = if txn {
-        seg.transaction()
-    } else {
-        seg.turn()
-    }
-    .unwrap();
+    let mut t = if txn { seg.transaction() } else { seg.turn() }.unwrap();
     {
         let mut c = t.list_mut(l.counters).unwrap();
         for i in 0..K {
@@ -55,12 +50,7 @@ fn add_turn(seg: &Segment, l: &Lists, txn: bool, same: bool) {
 
 /// One turn of `K` pushes, then a clear (so that the list stays small).
 fn push_turn(seg: &Segment, l: &Lists, txn: bool) {
-    let mut t = if txn {
-        seg.transaction()
-    } else {
-        seg.turn()
-    }
-    .unwrap();
+    let mut t = if txn { seg.transaction() } else { seg.turn() }.unwrap();
     {
         let mut p = t.list_mut(l.pushed).unwrap();
         for i in 0..K {
@@ -111,7 +101,7 @@ fn ns(s: f64) -> String {
 
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
-    let (runs, iters) = if quick { (3, 20) } else { (9, 400) };
+    let (runs, iters) = if quick { (3, 20) } else { (15, 3000) };
     let seg = Segment::options()
         .size(64 << 20)
         .create_in_memory()

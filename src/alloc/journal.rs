@@ -148,10 +148,11 @@ impl Heap {
     /// [`Heap::save`] in a transaction only: for the writes whose plain
     /// form is one atomic store (or a write past the published length),
     /// which a lone operation needs no record for but a transaction must be
-    /// able to undo. Outside a transaction: one load and one branch.
+    /// able to undo. Outside a transaction: one branch on a bit of the heap
+    /// (see [`Heap::txn_hint`]).
     #[inline(always)]
     pub(crate) fn save_in_txn(&self, off: Offset, n: u64) -> Result<(), Error> {
-        if self.in_transaction() {
+        if self.txn_hint() {
             return self.save_txn_slow(off, n);
         }
         Ok(())
@@ -161,14 +162,23 @@ impl Heap {
     /// segment.
     #[inline(always)]
     pub(crate) fn save_ptr_in_txn(&self, p: *const u8, n: u64) -> Result<(), Error> {
-        if self.in_transaction() {
-            return self.save_ptr(p, n);
+        if self.txn_hint() {
+            return self.save_ptr_txn_slow(p, n);
         }
         Ok(())
     }
 
+    // (By value: a view's heap whose address never escapes can stay in
+    // registers across a caller's loop, and the check be hoisted out of it.)
+    #[cold]
     #[inline(never)]
-    fn save_txn_slow(&self, off: Offset, n: u64) -> Result<(), Error> {
+    fn save_ptr_txn_slow(self, p: *const u8, n: u64) -> Result<(), Error> {
+        self.save_ptr(p, n)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn save_txn_slow(self, off: Offset, n: u64) -> Result<(), Error> {
         if n == 0 {
             return Ok(());
         }

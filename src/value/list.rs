@@ -357,7 +357,7 @@ impl<'t> ListMut<'t> {
                 }
             },
         };
-        if self.heap.in_transaction()
+        if self.heap.txn_hint()
             && let Err(e) = self.save_push(p)
         {
             free_slot(&self.heap, s)?;
