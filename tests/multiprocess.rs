@@ -1465,15 +1465,15 @@ fn truncated_copy_gives_truncated() {
 fn changed_version_gives_unsupported_version() {
     let _wd = Watchdog::test("version");
     let f = fixture("version");
-    // Version 3, the one before the value kinds of issue 12.
-    poke(&f.name, OFF_VERSION, &3u32.to_le_bytes());
+    // Version 4, the one before transactions.
+    poke(&f.name, OFF_VERSION, &4u32.to_le_bytes());
     let r = Segment::attach(&f.name);
     assert!(
         matches!(
             r,
             Err(Error::UnsupportedVersion {
-                found: 3,
-                expected: 4
+                found: 4,
+                expected: 5
             })
         ),
         "{r:?}"
