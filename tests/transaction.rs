@@ -447,14 +447,14 @@ fn apply(t: &mut Turn<'_>, owned: &mut Vec<Handle>, o: &Op) -> Result<(), Error>
         }
         Op::Remove(i) => {
             let mut l = r.list_mut(&"list".into())?;
-            if l.len() > 0 {
+            if !l.is_empty() {
                 let n = l.len();
                 l.remove(i % n)?;
             }
         }
         Op::SetItem(i, v) => {
             let mut l = r.list_mut(&"list".into())?;
-            if l.len() > 0 {
+            if !l.is_empty() {
                 let n = l.len();
                 l.set(i % n, v)?;
             }
@@ -484,17 +484,14 @@ fn apply(t: &mut Turn<'_>, owned: &mut Vec<Handle>, o: &Op) -> Result<(), Error>
         }
         Op::Truncate(n) => r.bytes_mut(&"bytes".into())?.truncate(n)?,
         Op::PutMsg(n) => {
-            drop(r);
             t.put_message(&value!(["message", "m".repeat(n)]))?;
         }
         Op::TakeFree => {
-            drop(r);
             if let Some(h) = t.take_message()? {
                 t.free(h)?;
             }
         }
         Op::FreeOwned => {
-            drop(r);
             if let Some(h) = owned.pop() {
                 t.free(h)?;
             }
@@ -602,12 +599,10 @@ fn peer_transfer() -> Result<String, String> {
         if log.len() > 20 {
             log.remove(0).map_err(e)?;
         }
-        drop(log);
         r.insert(format!("k{}", n % 50), "v".repeat(rng.below(200) as usize))
             .map_err(e)?;
         *r.int_mut(&"b".into()).map_err(e)? += amount;
         *r.int_mut(&"n".into()).map_err(e)? += 1;
-        drop(r);
         t.commit().map_err(e)?;
     }
 }
