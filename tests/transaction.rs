@@ -341,6 +341,47 @@ fn repeated_stores_in_one_place() {
     );
 }
 
+/// The journal grows as the transaction needs and is given back after it
+/// (past 64 KiB), by a commit and by a rollback.
+#[test]
+fn the_journal_grows_with_the_turn_and_shrinks_back() {
+    let seg = mem_segment(8 << 20);
+    let h = {
+        let mut t = seg.turn().unwrap();
+        let h = t
+            .put_message(&Value::List((0..10_000).map(Value::Int).collect()))
+            .unwrap();
+        t.take_message().unwrap();
+        h
+    };
+    // The bytes in blocks that `Stats` does not count: the journal's.
+    let journal = |seg: &Segment| {
+        let t = seg.turn().unwrap();
+        let b = t.block_stats().unwrap();
+        b.classes.iter().map(|c| c.allocated_bytes).sum::<u64>() - t.stats().used
+    };
+    for commit in [true, false] {
+        let mut t = seg.transaction().unwrap();
+        {
+            let mut l = t.list_mut(h).unwrap();
+            for i in 0..10_000 {
+                *l.int_mut(i).unwrap() += 1;
+            }
+        }
+        if commit {
+            t.commit().unwrap();
+        } else {
+            t.rollback().unwrap();
+            drop(t);
+        }
+        // 10 000 records of 24 bytes needed a journal of 240 KB.
+        assert!(journal(&seg) <= (64 << 10) + 16, "commit {commit}");
+    }
+    let t = seg.turn().unwrap();
+    let l = t.get(h).unwrap().as_list().unwrap();
+    assert_eq!(l.get(9_999).unwrap().as_int().unwrap(), 10_000);
+}
+
 /// A transaction larger than the free space: the operation that runs out
 /// fails with `OutOfMemory` and changes nothing itself; the operations
 /// before it stay done (the transaction goes on), and a rollback gives the
