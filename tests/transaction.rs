@@ -730,3 +730,56 @@ fn a_killed_transfer_is_never_half_done() {
     assert!(last_n > 0, "no transfer ever committed");
     assert!(recovered > 0, "no death fell inside a turn");
 }
+
+/// Out of memory for the record of a free (the operation's change is made,
+/// the free cannot be deferred): the transaction can then only be rolled
+/// back, and its commit does that and says `OutOfMemory`. Tried over many
+/// fill levels; whichever operation runs out, a commit never leaves an
+/// orphan and a failed commit leaves the state before the turn.
+#[test]
+fn out_of_memory_recording_a_free_dooms_the_commit() {
+    let mut doomed = 0;
+    for fill in 0..60usize {
+        let seg = mem_segment(128 << 10);
+        let owned = setup(&seg);
+        let (before, stats) = {
+            let t = seg.turn().unwrap();
+            (snapshot(&t, &[owned]), t.stats())
+        };
+        let mut t = seg.transaction().unwrap();
+        // Fill the memory (the transaction's own allocations).
+        let mut i = 0;
+        while t
+            .root()
+            .and_then(|mut r| r.insert(format!("fill {i}"), "f".repeat(100 + fill)))
+            .is_ok()
+        {
+            i += 1;
+        }
+        // Then replace strings (a write, a saved slot and a deferred free
+        // each) until something runs out.
+        let mut j = 0;
+        while t
+            .root()
+            .and_then(|mut r| r.insert(format!("fill {}", j % i.max(1)), Value::Int(j as i64)))
+            .is_ok()
+        {
+            j += 1;
+            assert!(j < 100_000);
+        }
+        match t.commit() {
+            Err(Error::OutOfMemory { .. }) => {
+                doomed += 1;
+                let t = seg.turn().unwrap();
+                assert_eq!(snapshot(&t, &[owned]), before, "fill {fill}");
+                assert_eq!(accounts(t.stats()), accounts(stats));
+            }
+            Ok(()) => {}
+            Err(e) => panic!("fill {fill}: {e}"),
+        }
+        let t = seg.turn().unwrap();
+        assert_eq!(t.validate().unwrap().orphans, 0, "fill {fill}");
+    }
+    eprintln!("{doomed} of 60 transactions could only roll back");
+    assert!(doomed > 0, "no free ran out of journal room");
+}

@@ -28,6 +28,10 @@ use crate::Error;
 use crate::format::K_JOURNAL;
 use crate::segment::{HEAP_START, Header, JournalState, Offset, Word};
 
+/// `journal.txn` of a transaction that can no longer commit (a free it
+/// could not record): its commit rolls it back.
+pub(crate) const TXN_DOOMED: u64 = 2;
+
 /// Marks a record as a deferred free.
 const FREE_BIT: u64 = 1 << 63;
 /// Smallest journal block payload (most operations write a few records of
@@ -143,6 +147,12 @@ impl Heap {
     #[inline(always)]
     pub(crate) fn in_transaction(&self) -> bool {
         self.journal().txn.get() != 0
+    }
+
+    /// Whether the open transaction can only be rolled back (see
+    /// [`TXN_DOOMED`]).
+    pub(crate) fn transaction_doomed(&self) -> bool {
+        self.journal().txn.get() == TXN_DOOMED
     }
 
     /// [`Heap::save`] in a transaction only: for the writes whose plain
@@ -262,8 +272,16 @@ impl Heap {
             // Freed in a transaction: its handles are stale from here on
             // (generation 0, the kind kept for the commit's free); a
             // rollback writes the generation back.
-            self.save(b.add(8), 8)?;
-            self.reserve_journal(16)?;
+            if let Err(e) = self
+                .save(b.add(8), 8)
+                .and_then(|()| self.reserve_journal(16).map(drop))
+            {
+                // No room to record the free: the block would stay
+                // allocated and unreachable after a commit, so the
+                // transaction can only be rolled back now.
+                j.txn.set(TXN_DOOMED);
+                return Err(e);
+            }
             self.mem.set_u64(b.add(8), kind as u64)?;
         }
         let at = self.reserve_journal(16)?;

@@ -80,8 +80,20 @@ impl Turn<'_> {
     /// turn, which is a plain turn from here on (until
     /// [`Turn::begin_transaction`]). On a turn that is not a transaction,
     /// does nothing.
+    ///
+    /// A transaction that ran out of memory for the record of a free (its
+    /// operation returned [`Error::OutOfMemory`] after its change, which
+    /// would leave the freed block allocated and unreachable) cannot
+    /// commit: this rolls it back and returns [`Error::OutOfMemory`].
     pub fn commit_transaction(&mut self) -> Result<(), Error> {
         let heap = self.heap();
+        if heap.transaction_doomed() {
+            self.undo_transaction()?;
+            return Err(Error::OutOfMemory {
+                requested: 16,
+                free: self.stats().free,
+            });
+        }
         if heap.in_transaction() {
             heap.commit_transaction()?;
         }
