@@ -9,7 +9,7 @@
 //! sides of a row take turns run by run (so a noisy moment hits both). Each
 //! side's median run is reported, and judged against the target, beside its
 //! best run. Two-process sides get a fresh peer per run. `-- --only
-//! ints,handoff` measures only the named groups (ints, bulk, handoff,
+//! ints,handoff` measures only the named groups (ints, txn, bulk, handoff,
 //! contention, messages,
 //! in-process, validation, idle).
 
@@ -19,6 +19,8 @@ mod support;
 use std::cell::RefCell;
 use std::io::Write;
 use std::time::{Duration, Instant};
+
+use shmheap::Value;
 
 use support::{
     APPEND, Append, AtomicPingPong, BULK, BigAttach, Bulk, Contenders, FutexPingPong, INTS,
@@ -226,6 +228,79 @@ fn load_average() -> String {
         .ok()
         .and_then(|s| s.split_whitespace().next().map(str::to_owned))
         .unwrap_or_else(|| "?".to_owned())
+}
+
+/// Transactional turns against plain ones (the rows of
+/// `examples/txn_cost.rs`): turns of 1000 `+=` over 1000 items, or 1000
+/// pushes then a clear; a transactional turn's commit is in its figure.
+fn txn_rows(cfg: &Cfg, t: &mut Table) {
+    const K: usize = 1000;
+    let seg = shmheap::Segment::options()
+        .size(16 << 20)
+        .create_in_memory()
+        .expect("an in-memory segment");
+    let owned = |v: Value| {
+        let mut turn = support::ok(seg.turn());
+        let h = support::ok(turn.put_message(&v));
+        support::ok(turn.take_message());
+        h
+    };
+    let counters = owned(Value::List((0..K as i64).map(Value::Int).collect()));
+    let pushed = owned(Value::List(Vec::new()));
+    let seg = &seg;
+    let add = move |txn: bool, n: u64| {
+        let start = Instant::now();
+        for _ in 0..n {
+            let mut turn = support::ok(if txn { seg.transaction() } else { seg.turn() });
+            let mut c = support::ok(turn.list_mut(counters));
+            for i in 0..K {
+                *support::ok(c.int_mut(i)) += 1;
+            }
+            support::ok(turn.commit());
+        }
+        start.elapsed()
+    };
+    let push = move |txn: bool, n: u64| {
+        let start = Instant::now();
+        for _ in 0..n {
+            let mut turn = support::ok(if txn { seg.transaction() } else { seg.turn() });
+            let mut p = support::ok(turn.list_mut(pushed));
+            for i in 0..K as i64 {
+                support::ok(p.push(std::hint::black_box(i)));
+            }
+            support::ok(p.clear());
+            support::ok(turn.commit());
+        }
+        start.elapsed()
+    };
+    for (name, f) in [
+        (
+            "transactional turn of 1000 `*int_mut(i)? += 1` (`Segment::transaction`, commit included)",
+            &add as &dyn Fn(bool, u64) -> Duration,
+        ),
+        (
+            "transactional turn of 1000 `push(i)` then `clear()` (commit included)",
+            &push,
+        ),
+    ] {
+        progress(name);
+        let b = measure(
+            cfg,
+            &mut [
+                Box::new(move || Box::new(move |n| f(true, n))),
+                Box::new(move || Box::new(move |n| f(false, n))),
+            ],
+        );
+        t.add(
+            name,
+            "the same in a plain turn",
+            Unit::Rate(K as f64, ""),
+            b[0],
+            b[1],
+            Target::None,
+            "—",
+        );
+    }
 }
 
 fn int_rows(cfg: &Cfg, t: &mut Table) {
@@ -691,8 +766,9 @@ fn main() {
         .skip_while(|a| a != "--only")
         .nth(1)
         .map(|s| s.split(',').map(str::to_owned).collect());
-    let groups: [(&str, &dyn Fn(&Cfg, &mut Table)); 8] = [
+    let groups: [(&str, &dyn Fn(&Cfg, &mut Table)); 9] = [
         ("ints", &int_rows),
+        ("txn", &txn_rows),
         ("bulk", &bulk_int_rows),
         ("handoff", &handoff_rows),
         ("contention", &contention_rows),

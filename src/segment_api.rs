@@ -5,7 +5,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::format::recover::{Recovery, recover_data};
-use crate::segment::{Segment, SegmentOptions, Word};
+use crate::segment::{Segment, SegmentOptions};
 use crate::{Error, Turn};
 
 impl Segment {
@@ -23,7 +23,7 @@ impl Segment {
             // turn died, recover it (whatever `auto_recover` says for later
             // turns).
             let turn = self.turn_until(None, true)?;
-            if turn.heap().in_operation() {
+            if turn.heap().in_operation() || turn.heap().in_transaction() {
                 // A segment whose last operation was cut off (an image
                 // copied mid-operation): roll it back before anything else.
                 turn.recover_data()?;
@@ -134,7 +134,7 @@ impl Turn<'_> {
     /// Rolls back an interrupted operation and reclaims unreachable blocks
     /// (see [`Segment::recover`]).
     pub(crate) fn recover_data(&self) -> Result<Recovery, Error> {
-        recover_data(&self.heap(), self.queue_state(), self.root_word().get())
+        recover_data(&self.heap(), self.queue_state(), self.root_word())
     }
 }
 
@@ -155,6 +155,10 @@ impl Drop for Turn<'_> {
             // survivor would (nothing to report from a drop; a failure here
             // leaves the journal for the next recovery).
             let _ = turn.0.recover_data();
+        } else if heap.in_transaction() {
+            // A transaction dropped without a commit (an early return, an
+            // error): it leaves nothing behind.
+            let _ = turn.0.undo_transaction();
         } else if heap.in_operation() {
             // An operation that returned an error leaves a consistent
             // structure; its deferred frees run now.

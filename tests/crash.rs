@@ -53,6 +53,9 @@ enum Op {
     Bytes(Vec<u8>),
     Put(Value),
     Take,
+    /// An in-place store: the first byte of the bytearray, through
+    /// `BytesMut::as_mut_slice`.
+    Scribble,
 }
 
 /// Which operations a run makes.
@@ -69,6 +72,9 @@ enum Kind {
     Insert,
     /// Only new dict keys (the index is rebuilt at each growth).
     Dict,
+    /// The mixed workload with in-place stores among it, for transactional
+    /// turns.
+    Txn,
 }
 
 impl Kind {
@@ -78,6 +84,7 @@ impl Kind {
             "push" => Kind::Push,
             "insert" => Kind::Insert,
             "dict" => Kind::Dict,
+            "txn" => Kind::Txn,
             _ => Kind::Mixed,
         }
     }
@@ -89,6 +96,7 @@ impl Kind {
             Kind::Push => "push",
             Kind::Insert => "insert",
             Kind::Dict => "dict",
+            Kind::Txn => "txn",
         }
     }
 }
@@ -106,6 +114,8 @@ fn op(kind: Kind, j: u64) -> Op {
         Kind::Push => Op::Push(Value::from(format!("item {j}"))),
         Kind::Insert => Op::Insert(Value::from(format!("in {j}"))),
         Kind::Dict => Op::DictPut(j64, Value::from(format!("v{j}"))),
+        Kind::Txn if j % 5 == 2 => Op::Scribble,
+        Kind::Txn => mixed_op(j),
     }
 }
 
@@ -186,6 +196,11 @@ impl Model {
             Op::Take => {
                 self.queue.pop_front();
             }
+            Op::Scribble => {
+                if let Some(b) = self.bytes.first_mut() {
+                    *b = b.wrapping_add(1);
+                }
+            }
         }
     }
 }
@@ -240,6 +255,14 @@ fn run_op(turn: &mut Turn<'_>, root: Handle, o: &Op) -> Result<(), Error> {
         Op::Take => {
             if let Some(h) = turn.take_message()? {
                 turn.free(h)?;
+            }
+            Ok(())
+        }
+        Op::Scribble => {
+            let mut r = turn.list_mut(root)?;
+            let mut b = r.bytes_mut(4)?;
+            if let Some(x) = b.as_mut_slice()?.first_mut() {
+                *x = x.wrapping_add(1);
             }
             Ok(())
         }
@@ -317,9 +340,12 @@ fn peer_work() -> Result<(), String> {
     if crash > 0 {
         shmheap::__test::crash_after(crash);
     }
+    // Transactional turns: the count goes back with the turn's operations.
+    let txn = common::env("TXN") == "1";
     let mut j = start;
     while j < OPS {
-        let mut turn = seg.turn().map_err(|e| e.to_string())?;
+        let mut turn =
+            if txn { seg.transaction() } else { seg.turn() }.map_err(|e| e.to_string())?;
         for _ in 0..per_turn {
             run_op(&mut turn, root, &op(kind, j)).map_err(|e| format!("op {j}: {e}"))?;
             j += 1;
@@ -333,6 +359,7 @@ fn peer_work() -> Result<(), String> {
                 })
                 .map_err(|e| e.to_string())? = j as i64;
         }
+        turn.commit().map_err(|e| e.to_string())?;
     }
     Ok(())
 }
@@ -363,6 +390,7 @@ fn work_vars(
         ("PER_TURN", per_turn.to_string()),
         ("CRASH_AFTER", crash.to_string()),
         ("KIND", kind.name().to_string()),
+        ("TXN", (matches!(kind, Kind::Txn) as u8).to_string()),
     ]
 }
 
@@ -412,7 +440,12 @@ fn crash_trials(plan: Plan) {
             Death::Injected(n) => n,
             Death::Timed(_) => 0,
         };
-        let mut peer = Peer::spawn("work", &vars(crash_after, done, 1 + rng.below(4)));
+        // (A transactional turn holds several operations.)
+        let per_turn = match plan.kind {
+            Kind::Txn => 2 + rng.below(6),
+            _ => 1 + rng.below(4),
+        };
+        let mut peer = Peer::spawn("work", &vars(crash_after, done, per_turn));
         peer.expect("ready", 30 * SEC);
         let (status, lines) = match death {
             Death::Timed(us) => {
@@ -465,7 +498,7 @@ fn crash_trials(plan: Plan) {
         ahead.apply(&next);
         if seen == model {
             done = now;
-        } else if seen == ahead {
+        } else if seen == ahead && !matches!(plan.kind, Kind::Txn) {
             model = ahead;
             done = now + 1;
             // The next peer starts after it.
@@ -603,6 +636,72 @@ fn a_recoverer_killed_while_recovering_is_recovered_from() {
             .collect(),
         recoverer_dies: true,
         seed: 7,
+    });
+}
+
+/// Transactional turns of several operations each (list, dict, set,
+/// bytearray, queue, in-place stores, frees), killed at random crash
+/// points: after recovery the segment is the model after exactly the
+/// committed turns (the counter is written inside each turn, so it goes
+/// back with it; nothing of the turn in flight is left, not even one of its
+/// operations).
+#[test]
+fn a_transaction_killed_at_injected_crash_points_is_wholly_undone() {
+    let mut r = Rng(0x7A11);
+    crash_trials(Plan {
+        test: "txn-injected",
+        kind: Kind::Txn,
+        deaths: (0..env_or("CRASH_TRIALS", 40))
+            .map(|_| {
+                Death::Injected(
+                    1 + if r.below(4) == 0 {
+                        r.below(20_000)
+                    } else {
+                        r.below(600)
+                    },
+                )
+            })
+            .collect(),
+        recoverer_dies: false,
+        seed: 11,
+    });
+}
+
+/// Transactional turns killed by SIGKILL at random moments.
+#[test]
+fn a_transaction_killed_at_random_moments_is_wholly_undone() {
+    let mut r = Rng(0x7A12);
+    crash_trials(Plan {
+        test: "txn-timed",
+        kind: Kind::Txn,
+        deaths: (0..env_or("CRASH_TRIALS", 40) / 2)
+            .map(|_| Death::Timed(200 + r.below(30_000)))
+            .collect(),
+        recoverer_dies: false,
+        seed: 12,
+    });
+}
+
+/// Every crash point, one after the other, of a run of transactional
+/// turns.
+#[test]
+fn every_crash_point_of_a_transactional_turn() {
+    sweep("sweep-txn", Kind::Txn, 13);
+}
+
+/// The recoverer of a dead transaction dies while recovering (rolling the
+/// turn's records back, rebuilding, reclaiming); the next one redoes it.
+#[test]
+fn a_recoverer_killed_while_undoing_a_transaction_is_recovered_from() {
+    let mut r = Rng(0x7A13);
+    crash_trials(Plan {
+        test: "txn-recoverer",
+        kind: Kind::Txn,
+        deaths: (0..env_or("CRASH_TRIALS", 40) / 2)
+            .map(|_| Death::Injected(1 + r.below(800)))
+            .collect(),
+        recoverer_dies: true,
+        seed: 14,
     });
 }
 

@@ -70,7 +70,7 @@ const T_TUPLE: u8 = 7;
 fn check_layout(name: &str, turn: &Turn<'_>) {
     let st = turn.stats();
     assert_eq!(peek(name, 0, 8), b"SHMHEAP\0", "magic");
-    assert_eq!(peek(name, OFF_VERSION, 4), 4u32.to_le_bytes(), "version");
+    assert_eq!(peek(name, OFF_VERSION, 4), 5u32.to_le_bytes(), "version");
     // The raw counters also count the undo journal's block (1 KiB payload
     // after a first operation), which `stats()` leaves out.
     assert_eq!(
@@ -1465,15 +1465,15 @@ fn truncated_copy_gives_truncated() {
 fn changed_version_gives_unsupported_version() {
     let _wd = Watchdog::test("version");
     let f = fixture("version");
-    // Version 3, the one before the value kinds of issue 12.
-    poke(&f.name, OFF_VERSION, &3u32.to_le_bytes());
+    // Version 4, the one before transactions.
+    poke(&f.name, OFF_VERSION, &4u32.to_le_bytes());
     let r = Segment::attach(&f.name);
     assert!(
         matches!(
             r,
             Err(Error::UnsupportedVersion {
-                found: 3,
-                expected: 4
+                found: 4,
+                expected: 5
             })
         ),
         "{r:?}"

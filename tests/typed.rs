@@ -223,3 +223,38 @@ fn corrupted_snapshot_refused_at_attach() {
         Err(Error::Corrupt { .. })
     ));
 }
+
+/// `archived_mut` in a transactional turn: what the `Seal` hands out is
+/// journaled when it is handed out, so a rollback undoes the in-place
+/// stores and a commit keeps them.
+#[test]
+fn archived_mut_in_a_transaction() {
+    register_type::<State>();
+    let seg = Segment::options().size(1 << 20).create_in_memory().unwrap();
+    let h = seg.turn().unwrap().put_archived(&state()).unwrap();
+    let bump = |turn: &mut shmheap::Turn<'_>| {
+        let seal = turn.archived_mut::<State>(h).unwrap();
+        munge!(let ArchivedState { counter, .. } = seal);
+        let mut counter = counter;
+        *counter = (counter.to_native() + 5).into();
+    };
+    let counter = |seg: &Segment| {
+        seg.turn()
+            .unwrap()
+            .archived::<State>(h)
+            .unwrap()
+            .counter
+            .to_native()
+    };
+    {
+        let mut t = seg.transaction().unwrap();
+        bump(&mut t);
+        bump(&mut t);
+        assert_eq!(t.archived::<State>(h).unwrap().counter.to_native(), 10);
+    }
+    assert_eq!(counter(&seg), 0, "rolled back by the drop");
+    let mut t = seg.transaction().unwrap();
+    bump(&mut t);
+    t.commit().unwrap();
+    assert_eq!(counter(&seg), 5);
+}

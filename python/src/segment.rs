@@ -249,6 +249,21 @@ impl PySegment {
         })
     }
 
+    /// A transactional turn: as `turn()`, but every change made in it is
+    /// undone unless it commits. Use it as `with seg.transaction() as t:`:
+    /// an exception leaving the block rolls the whole turn back (and
+    /// propagates); a normal exit commits. A process that dies inside it
+    /// leaves nothing of it behind either.
+    #[pyo3(signature = (timeout = None))]
+    fn transaction(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<PyTurn> {
+        let t = self.turn(py, timeout)?;
+        if let Err(e) = t.with(py, |t, _| t.begin_transaction().py(py)) {
+            t.release(py)?;
+            return Err(e);
+        }
+        Ok(t)
+    }
+
     /// The turn if it is free and nobody waits, else None (never blocks).
     fn try_turn(&self, py: Python<'_>) -> PyResult<Option<PyTurn>> {
         Ok(self
@@ -553,6 +568,27 @@ impl PyTurn {
         self.conn.release(py, self.id)
     }
 
+    /// Whether this turn is a transaction (from `seg.transaction()`).
+    #[getter]
+    fn is_transaction(&self, py: Python<'_>) -> PyResult<bool> {
+        self.with(py, |t, _| Ok(t.is_transaction()))
+    }
+
+    /// Commits the transaction and hands the turn on (for a plain turn:
+    /// only hands it on).
+    fn commit(&self, py: Python<'_>) -> PyResult<()> {
+        if self.conn.holds(py, self.id) {
+            self.with(py, |t, _| t.commit_transaction().py(py))?;
+        }
+        self.release(py)
+    }
+
+    /// Undoes every change of the transaction so far and keeps the turn
+    /// (still a transaction). Objects the transaction created are gone.
+    fn rollback(&self, py: Python<'_>) -> PyResult<()> {
+        self.with(py, |t, _| t.rollback().py(py))
+    }
+
     fn __enter__(slf: Bound<'_, Self>) -> PyResult<Bound<'_, Self>> {
         if !slf.get().held(slf.py()) {
             return Err(not_in_turn(slf.py(), "this turn has ended"));
@@ -560,8 +596,29 @@ impl PyTurn {
         Ok(slf)
     }
 
-    #[pyo3(signature = (*_exc))]
-    fn __exit__(&self, py: Python<'_>, _exc: &Bound<'_, PyTuple>) -> PyResult<bool> {
+    /// Ends the turn; a transaction commits, or rolls back if an exception
+    /// is leaving the block (which then propagates).
+    #[pyo3(signature = (*exc))]
+    fn __exit__(&self, py: Python<'_>, exc: &Bound<'_, PyTuple>) -> PyResult<bool> {
+        let raised = exc.get_item(0).is_ok_and(|e| !e.is_none());
+        if self.conn.holds(py, self.id) {
+            let r = self.with(py, |t, _| {
+                if !t.is_transaction() {
+                    Ok(())
+                } else if raised {
+                    // (Then nothing is left to commit: the turn ends plain.)
+                    t.rollback().py(py)?;
+                    t.commit_transaction().py(py)
+                } else {
+                    t.commit_transaction().py(py)
+                }
+            });
+            if let Err(e) = r {
+                // (Dropping the turn rolls an uncommitted transaction back.)
+                self.release(py)?;
+                return Err(e);
+            }
+        }
         self.release(py)?;
         Ok(false)
     }

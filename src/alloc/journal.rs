@@ -28,6 +28,10 @@ use crate::Error;
 use crate::format::K_JOURNAL;
 use crate::segment::{HEAP_START, Header, JournalState, Offset, Word};
 
+/// `journal.txn` of a transaction that can no longer commit (a free it
+/// could not record): its commit rolls it back.
+pub(crate) const TXN_DOOMED: u64 = 2;
+
 /// Marks a record as a deferred free.
 const FREE_BIT: u64 = 1 << 63;
 /// Smallest journal block payload (most operations write a few records of
@@ -40,6 +44,8 @@ const KEEP_CAP: u64 = 64 << 10;
 /// Where the queue state lives: the only header bytes a record may target.
 const QUEUE_AT: u64 = std::mem::offset_of!(Header, queue) as u64;
 const QUEUE_LEN: u64 = std::mem::size_of::<crate::segment::QueueState>() as u64;
+/// The root-namespace word, which a transaction may journal too.
+const ROOT_AT: u64 = std::mem::offset_of!(Header, root) as u64;
 
 #[cold]
 #[inline(never)]
@@ -95,7 +101,12 @@ impl Heap {
             return Ok(());
         }
         let src = self.mem.ptr(off, n, 1)?;
+        let txn = self.in_transaction();
+        if txn && self.saved_last(off, n) {
+            return Ok(());
+        }
         let rec = 16 + n.next_multiple_of(8);
+        let pos = self.journal().len.get();
         let at = self.reserve_journal(rec)?;
         // One bounds check for the whole record.
         let dst = self.mem.ptr(at, rec, 8)?;
@@ -110,8 +121,134 @@ impl Heap {
         super::crash_point();
         let j = self.journal();
         j.len.set(j.len.get() + rec);
+        if txn {
+            j.last.set(pos + 1);
+        }
         super::crash_point();
         Ok(())
+    }
+
+    /// Whether the newest record of the operation in progress (in a
+    /// transaction) saved exactly `off..off+n`: then the bytes it holds are
+    /// older than anything since, and a second record would add nothing.
+    #[inline]
+    fn saved_last(&self, off: Offset, n: u64) -> bool {
+        let j = self.journal();
+        let last = j.last.get();
+        if last == 0 || last - 1 < j.op_mark.get() || last - 1 + 16 > j.len.get() {
+            return false;
+        }
+        let at = payload_of(j.block.get()).add(last - 1);
+        self.mem.u64(at).is_ok_and(|o| o == off.get())
+            && self.mem.u64(at.add(8)).is_ok_and(|l| l == n)
+    }
+
+    /// Whether a transactional turn is open (see FORMAT.md §9.2): one load.
+    #[inline(always)]
+    pub(crate) fn in_transaction(&self) -> bool {
+        self.journal().txn.get() != 0
+    }
+
+    /// Whether the open transaction can only be rolled back (see
+    /// [`TXN_DOOMED`]).
+    pub(crate) fn transaction_doomed(&self) -> bool {
+        self.journal().txn.get() == TXN_DOOMED
+    }
+
+    /// [`Heap::save`] in a transaction only: for the writes whose plain
+    /// form is one atomic store (or a write past the published length),
+    /// which a lone operation needs no record for but a transaction must be
+    /// able to undo. Outside a transaction: one branch on a bit of the heap
+    /// (see [`Heap::txn_hint`]).
+    #[inline(always)]
+    pub(crate) fn save_in_txn(&self, off: Offset, n: u64) -> Result<(), Error> {
+        if self.txn_hint() {
+            return self.save_txn_slow(off, n);
+        }
+        Ok(())
+    }
+
+    /// [`Heap::save_in_txn`] of the `n` bytes at `p`, a pointer into the
+    /// segment.
+    #[inline(always)]
+    pub(crate) fn save_ptr_in_txn(&self, p: *const u8, n: u64) -> Result<(), Error> {
+        if self.txn_hint() {
+            return self.save_ptr_txn_slow(p, n);
+        }
+        Ok(())
+    }
+
+    // (By value: a view's heap whose address never escapes can stay in
+    // registers across a caller's loop, and the check be hoisted out of it.)
+    #[cold]
+    #[inline(never)]
+    fn save_ptr_txn_slow(self, p: *const u8, n: u64) -> Result<(), Error> {
+        self.save_ptr(p, n)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn save_txn_slow(self, off: Offset, n: u64) -> Result<(), Error> {
+        if n == 0 {
+            return Ok(());
+        }
+        self.save(off, n)
+    }
+
+    /// Opens a transaction (the journal must be empty: the caller commits
+    /// first). From here every operation's commit keeps its records, frees
+    /// wait for [`Heap::commit_transaction`], and [`Heap::rollback`]
+    /// undoes them all.
+    pub(crate) fn begin_transaction(&self) -> Result<(), Error> {
+        let j = self.journal();
+        if j.len.get() != 0 {
+            return Err(bad_record(0, "a transaction begins with records left"));
+        }
+        let g = self.st().next_gen.get();
+        j.op_mark.set(0);
+        j.last.set(0);
+        j.op_born.set(g);
+        j.born.set(g);
+        // One store opens it.
+        j.txn.set(1);
+        Ok(())
+    }
+
+    /// Commits the open transaction: one store makes the journal a plain
+    /// one, whose commit (one store emptying it) is the commit point; then
+    /// the deferred frees run.
+    pub(crate) fn commit_transaction(&self) -> Result<(), Error> {
+        let j = self.journal();
+        j.txn.set(0);
+        j.op_mark.set(0);
+        j.last.set(0);
+        super::crash_point();
+        self.commit()?;
+        self.shrink_journal()
+    }
+
+    /// Gives a journal grown past [`KEEP_CAP`] back (the journal must be
+    /// empty).
+    pub(crate) fn shrink_journal(&self) -> Result<(), Error> {
+        let j = self.journal();
+        let b = j.block.get();
+        if j.len.get() == 0 && j.cap.get() > KEEP_CAP && b != 0 {
+            j.block.set(0);
+            j.cap.set(0);
+            self.free_now(Offset::new(b))?;
+        }
+        Ok(())
+    }
+
+    /// The blocks whose frees the open transaction deferred (for the
+    /// validation, which must not count them as orphans).
+    pub(crate) fn deferred_frees(&self) -> Result<Vec<Offset>, Error> {
+        Ok(self
+            .journal_records()?
+            .into_iter()
+            .filter(|&(_, _, len)| len == FREE_BIT)
+            .map(|(_, off, _)| Offset::new(off))
+            .collect())
     }
 
     /// [`Heap::save`] of the `n` bytes at `p`, a pointer into the segment.
@@ -123,12 +260,29 @@ impl Heap {
 
     /// Frees block `b` now, or once the operation in progress commits.
     pub(crate) fn free(&self, b: Offset) -> Result<(), Error> {
-        if !self.journaled() || !self.in_operation() {
+        let j = self.journal();
+        if !self.journaled() || (j.len.get() == 0 && j.txn.get() == 0) {
             return self.free_now(b);
         }
         let (_, _, kind) = self.live(b)?;
         if kind == super::K_FAST {
             return Err(Error::corrupt(b.get(), "block is free already"));
+        }
+        if j.txn.get() != 0 {
+            // Freed in a transaction: its handles are stale from here on
+            // (generation 0, the kind kept for the commit's free); a
+            // rollback writes the generation back.
+            if let Err(e) = self
+                .save(b.add(8), 8)
+                .and_then(|()| self.reserve_journal(16).map(drop))
+            {
+                // No room to record the free: the block would stay
+                // allocated and unreachable after a commit, so the
+                // transaction can only be rolled back now.
+                j.txn.set(TXN_DOOMED);
+                return Err(e);
+            }
+            self.mem.set_u64(b.add(8), kind as u64)?;
         }
         let at = self.reserve_journal(16)?;
         self.mem.set_u64(at, b.get())?;
@@ -156,6 +310,13 @@ impl Heap {
     fn commit_slow(&self, n: u64) -> Result<(), Error> {
         super::crash_point();
         let j = self.journal();
+        if j.txn.get() != 0 {
+            // In a transaction an operation's end only moves the mark:
+            // its records stay until the transaction ends.
+            j.op_mark.set(n);
+            j.op_born.set(self.st().next_gen.get());
+            return Ok(());
+        }
         if j.frees.get() == 0 {
             // Nothing deferred: emptying the journal is the whole commit.
             j.len.set(0);
@@ -216,7 +377,8 @@ impl Heap {
             return Ok((off, len, 16));
         }
         let end = off.checked_add(len);
-        let in_queue = off >= QUEUE_AT && end.is_some_and(|e| e <= QUEUE_AT + QUEUE_LEN);
+        let in_queue = (off >= QUEUE_AT && end.is_some_and(|e| e <= QUEUE_AT + QUEUE_LEN))
+            || (off == ROOT_AT && len == 8);
         let in_heap = off >= HEAP_START && end.is_some_and(|e| e <= top);
         if len == 0 || !(in_queue || in_heap) {
             return Err(bad_record(at, "target out of range"));
@@ -293,15 +455,32 @@ impl Heap {
     /// Returns the number of records undone.
     pub(crate) fn rollback(&self, free_born: bool) -> Result<u64, Error> {
         let j = self.journal();
-        let n = j.len.get();
         // (A heap building a new object has no operation of its own.)
-        if n == 0 || !self.journaled() {
+        if !self.journaled() {
+            return Ok(0);
+        }
+        let n = j.len.get();
+        let txn = j.txn.get() != 0;
+        // In a transaction an operation's own rollback (`free_born`) goes
+        // back to the operation's start only; recovery undoes it all.
+        let from = if txn && free_born {
+            j.op_mark.get().min(n)
+        } else {
+            0
+        };
+        if n == from {
+            if !free_born {
+                self.end_transaction();
+            }
             return Ok(0);
         }
         let records = self.journal_records()?;
         let base = self.journal_base()?;
         let mut undone = 0;
         for &(at, off, len) in records.iter().rev() {
+            if at < from {
+                break;
+            }
             if len & FREE_BIT != 0 {
                 continue;
             }
@@ -310,13 +489,22 @@ impl Heap {
                 .copy_within(base.add(at + 16), Offset::new(off), len)?;
             undone += 1;
         }
-        j.len.set(0);
-        j.frees.set(0);
+        let kept = records
+            .iter()
+            .filter(|&&(at, _, len)| at < from && len == FREE_BIT)
+            .count() as u64;
+        j.len.set(from);
+        j.frees.set(kept);
+        j.last.set(0);
+        if !free_born {
+            self.end_transaction();
+        }
         if free_born {
-            let born = j.born.get();
-            for &(_, off, len) in &records {
+            let born = if txn { j.op_born.get() } else { j.born.get() };
+            for &(at, off, len) in &records {
                 let b = Offset::new(off);
-                if len == FREE_BIT
+                if at >= from
+                    && len == FREE_BIT
                     && let Ok((_, _, kind)) = self.live(b)
                     && kind != super::K_FAST
                     && self.handle(b)?.generation >= born
@@ -326,6 +514,14 @@ impl Heap {
             }
         }
         Ok(undone)
+    }
+
+    /// Closes the transaction (after its records are undone or committed).
+    fn end_transaction(&self) {
+        let j = self.journal();
+        j.txn.set(0);
+        j.op_mark.set(0);
+        j.last.set(0);
     }
 
     /// The journal's records (position, target offset, length), each

@@ -89,7 +89,8 @@ pub struct Stats {
     pub size: u64,
     /// Bytes in allocated blocks (headers included).
     pub used: u64,
-    /// Bytes that can still be allocated (free blocks plus untouched space).
+    /// Bytes that can still be allocated (free blocks plus untouched space;
+    /// the undo journal's scratch block counts as free).
     pub free: u64,
     /// Number of allocated blocks (values and their internal parts).
     pub blocks: u64,
@@ -132,8 +133,9 @@ fn large_index(size: u64) -> usize {
 pub(crate) struct Heap {
     pub(crate) mem: Mem,
     /// The allocator state; bit 0 set for a heap that builds a new,
-    /// unreachable object (see [`Heap::fresh`]), which keeps `Heap` at three
-    /// words (views hold one, on hot paths).
+    /// unreachable object (see [`Heap::fresh`]), bit 1 set if the turn was
+    /// a transaction when this heap was made (see [`Heap::txn_hint`]),
+    /// which keeps `Heap` at three words (views hold one, on hot paths).
     st: *const AllocState,
 }
 
@@ -142,7 +144,23 @@ impl Heap {
     /// `st` must point to the allocator state inside `mem`'s header, and the
     /// caller must hold the turn (nobody else touches the state or blocks).
     pub(crate) unsafe fn new(mem: Mem, st: *const AllocState) -> Heap {
-        Heap { mem, st }
+        let h = Heap { mem, st };
+        // The turn's transaction state, read once per heap (per view): a
+        // turn becomes or stops being a transaction only through `&mut
+        // Turn`, which no view outlives.
+        Heap {
+            st: st.map_addr(|a| a | ((h.in_transaction() as usize) << 1)),
+            ..h
+        }
+    }
+
+    /// Whether the turn was a transaction when this heap was made: the hot
+    /// paths' check (a bit of a word the view holds, which the compiler can
+    /// keep in a register across a loop), where [`Heap::in_transaction`]
+    /// reads the segment.
+    #[inline(always)]
+    pub(crate) fn txn_hint(&self) -> bool {
+        self.st.addr() & 2 != 0
     }
 
     #[inline]
@@ -151,7 +169,7 @@ impl Heap {
         // long as the segment (bit 0 of the pointer is a flag, the state is
         // 8-aligned); its words are atomics, so shared references to them
         // are sound while we change them.
-        unsafe { &*self.st.map_addr(|a| a & !1) }
+        unsafe { &*self.st.map_addr(|a| a & !3) }
     }
 
     /// Whether this heap journals (see [`Heap::fresh`]).
@@ -181,12 +199,17 @@ impl Heap {
     pub(crate) fn stats(&self) -> Stats {
         let st = self.st();
         // The undo journal's block is bookkeeping, like the header: not
-        // counted as used.
+        // counted as used, but as free (scratch space that grows with an
+        // operation or transaction and is given back after one), so that
+        // `used + free` does not move when the journal does.
         let journal = self.journal_block_size();
         Stats {
             size: self.mem.len(),
             used: st.used.get().saturating_sub(journal),
-            free: self.mem.len() - st.top.get() + st.free_in_bins.get() + st.fast_bytes.get(),
+            free: self.mem.len() - st.top.get()
+                + st.free_in_bins.get()
+                + st.fast_bytes.get()
+                + journal,
             blocks: st.blocks.get().saturating_sub((journal != 0) as u64),
             free_in_bins: st.free_in_bins.get() + st.fast_bytes.get(),
             high_water: st.top.get(),

@@ -62,6 +62,7 @@ impl ByteArrayLayout {
     pub(crate) fn store(&self, heap: &Heap) -> Result<(), Error> {
         let m = heap.mem;
         let p = payload(self.b);
+        heap.save_in_txn(p, 24)?;
         m.set_u64(p, self.len)?;
         m.set_u64(p.add(8), self.cap)?;
         m.set_u64(p.add(16), self.data.get())

@@ -198,7 +198,16 @@ impl Chunks {
             }
             next.table = nt;
         }
-        m.set_u64(next.table.add(TABLE_ENTRIES + 8 * k), c.get())?;
+        let entry = next.table.add(TABLE_ENTRIES + 8 * k);
+        // In place, the entry past `nchunks` may be one a transaction
+        // trimmed (committed before it).
+        if next.table == old
+            && let Err(e) = heap.save_in_txn(entry, 8)
+        {
+            heap.free(c)?;
+            return Err(e);
+        }
+        m.set_u64(entry, c.get())?;
         // Publish the new chunk (and table), then free the old table.
         publish(&next)?;
         *self = next;

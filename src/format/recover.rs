@@ -30,9 +30,16 @@ pub struct Recovery {
 /// Rolls back the journal, rebuilds the allocator from the block headers,
 /// frees every allocated block no root reaches, and validates the result.
 /// Idempotent: a death half-way through leaves work the next run redoes.
-pub(crate) fn recover_data(heap: &Heap, queue: &QueueState, root: u64) -> Result<Recovery, Error> {
+pub(crate) fn recover_data(
+    heap: &Heap,
+    queue: &QueueState,
+    root: &std::sync::atomic::AtomicU64,
+) -> Result<Recovery, Error> {
     // (The journal's block stays, empty, for the next operation.)
     let records_undone = heap.rollback(false)?;
+    // The root word as the rollback left it (a transaction may have
+    // created the root namespace).
+    let root = root.get();
     flag_queued(heap, queue)?;
     flag_root(heap, root)?;
     // Normalise the allocator (bins, footers, counters) keeping every
@@ -289,6 +296,52 @@ mod tests {
                 Err(e) => assert!(matches!(e, crate::Error::StaleHandle { .. }), "{e}"),
             }
         }
+    }
+
+    /// A transaction (FORMAT.md §9.2) rolled back in process, on a heap
+    /// buffer (so that Miri runs it): operations, in-place stores, a pop
+    /// then push into the popped slot, a deferred free made stale at once;
+    /// the rollback gives every value and the accounts back.
+    #[test]
+    fn a_transaction_rolled_back_gives_everything_back() {
+        let seg = segment();
+        let mut turn = seg.turn().unwrap();
+        let h = turn.put_message(&value!([1, "two", [3], 4.5])).unwrap();
+        turn.take_message().unwrap();
+        let other = turn.put_message(&value!({"k": "v"})).unwrap();
+        turn.take_message().unwrap();
+        let before = turn.get(h).unwrap().to_value().unwrap();
+        let stats = turn.stats();
+        turn.begin_transaction().unwrap();
+        assert!(turn.heap().in_transaction());
+        {
+            let mut l = turn.list_mut(h).unwrap();
+            *l.int_mut(0).unwrap() += 41;
+            *l.int_mut(0).unwrap() += 1;
+            *l.float_mut(3).unwrap() = -1.0;
+            l.pop().unwrap();
+            l.push("into the popped slot").unwrap();
+            l.insert(0, value!([7, 8])).unwrap();
+            l.set(2, 9).unwrap();
+        }
+        turn.free(other).unwrap();
+        assert!(turn.get(other).is_err(), "stale for the rest of the turn");
+        assert_eq!(turn.validate().unwrap().orphans, 0);
+        turn.rollback().unwrap();
+        assert!(turn.heap().in_transaction());
+        assert_eq!(turn.get(h).unwrap().to_value().unwrap(), before);
+        assert_eq!(
+            turn.get(other).unwrap().to_value().unwrap(),
+            value!({"k": "v"})
+        );
+        let after = turn.stats();
+        assert_eq!(
+            (after.used, after.blocks, after.free),
+            (stats.used, stats.blocks, stats.free)
+        );
+        turn.commit_transaction().unwrap();
+        assert!(!turn.heap().in_transaction());
+        turn.validate().unwrap();
     }
 
     #[test]

@@ -327,7 +327,9 @@ pub(crate) fn validate_marking(
     // interrupted operation, which recovery rolls back first).
     let j = heap.journal();
     let joff = std::mem::offset_of!(crate::segment::Header, journal) as u64;
-    if j.len.get() != 0 {
+    // (An open transaction keeps its records: FORMAT.md §9.2.)
+    let txn = heap.in_transaction();
+    if j.len.get() != 0 && !txn {
         return Err(Error::corrupt(
             joff,
             format!(
@@ -401,13 +403,23 @@ pub(crate) fn validate_marking(
     }
     // The journal's block is bookkeeping: not counted as a value's block.
     let journal = (j.block.get() != 0) as u64;
+    // Blocks an open transaction freed (the frees wait for its commit) are
+    // neither values nor orphans.
+    let mut deferred = 0;
+    if txn {
+        for b in heap.deferred_frees()? {
+            if w.allocated.get(b) && !w.visited.get(b) {
+                deferred += 1;
+            }
+        }
+    }
     let report = Report {
         heap_bytes: top - HEAP_START,
-        blocks: blocks - journal,
+        blocks: blocks - journal - deferred,
         roots: roots.len() as u64,
         messages: len,
         reachable: w.reachable - journal,
-        orphans: blocks - w.reachable,
+        orphans: blocks - w.reachable - deferred,
     };
     Ok((report, Reached(w.visited)))
 }

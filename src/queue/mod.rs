@@ -173,6 +173,13 @@ impl<'seg> Turn<'seg> {
             }
         }
         let e = q.entry(q.tail)?;
+        if heap.in_transaction() {
+            // The entry past the live ones may be one this transaction
+            // took; `tail` and the flags go back with a rollback too.
+            heap.save(e, 16)?;
+            self.save_queue()?;
+            heap.save(h.offset, 8)?;
+        }
         m.set_u64(e, h.offset.get())?;
         m.set_u64(e.add(8), h.generation)?;
         self.queue_state().tail.set(q.tail.wrapping_add(1));
@@ -213,6 +220,10 @@ impl<'seg> Turn<'seg> {
         };
         let heap = self.heap();
         heap.check_handle(h)?;
+        if heap.in_transaction() {
+            heap.save(h.offset, 8)?;
+            self.save_queue()?;
+        }
         // The flag first, then `head` (one store publishes the take): a
         // death in between leaves the entry in the ring, and recovery flags
         // it again.
@@ -362,7 +373,10 @@ impl<'seg> Turn<'seg> {
                 owner: "a container",
             });
         }
-        if !matches!(kind, T_STR | T_BYTES | T_TYPED | crate::format::T_ARRAY) {
+        if heap.in_transaction()
+            || !matches!(kind, T_STR | T_BYTES | T_TYPED | crate::format::T_ARRAY)
+        {
+            heap.save_in_txn(h.offset, 8)?;
             // Unpublish the root first (one store): a death while freeing
             // what it owns leaves only unreachable blocks, which recovery
             // reclaims. (A leaf is one block: freeing it is that store.)

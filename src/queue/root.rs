@@ -96,8 +96,16 @@ impl Turn<'_> {
         let Some(b) = slot.ptr() else {
             return Err(Error::corrupt(ROOT_AT, "an empty dict was written inline"));
         };
+        let at = crate::segment::Offset::new(ROOT_AT);
+        if let Err(e) = heap.save_in_txn(at, 8) {
+            crate::format::free_object(&heap, b)?;
+            return Err(e);
+        }
         self.root_word().set(b.get());
         crate::alloc::crash_point();
+        // (In a transaction the flag goes back with a rollback too, so
+        // that the dict is not a root any more.)
+        heap.save_in_txn(b, 8)?;
         heap.set_flags(b, ROOT, 0)?;
         Ok(b)
     }

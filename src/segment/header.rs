@@ -10,7 +10,7 @@ use bytecheck::CheckBytes;
 /// `b"SHMHEAP\0"`.
 pub(crate) const MAGIC: [u8; 8] = *b"SHMHEAP\0";
 /// The format version this build reads and writes.
-pub(crate) const VERSION: u32 = 4;
+pub(crate) const VERSION: u32 = 5;
 /// Capacity of the process table (and of the waiter ring).
 pub(crate) const MAX_PROCS: usize = 256;
 /// Number of small-block bins: exact sizes 32, 48, ... 1024 use bins 0 to
@@ -137,6 +137,18 @@ pub(crate) struct JournalState {
     /// `alloc.next_gen` when the operation wrote its first record: blocks
     /// of this generation or later were born in the operation.
     pub(crate) born: AtomicU64,
+    /// 1 while a transactional turn is open (§9.2 of FORMAT.md): the
+    /// operations' commits keep the records, a rollback undoes them all.
+    pub(crate) txn: AtomicU64,
+    /// In a transaction: where the records of the operation in progress
+    /// begin (what an operation-level rollback undoes).
+    pub(crate) op_mark: AtomicU64,
+    /// In a transaction: `alloc.next_gen` when the operation in progress
+    /// began.
+    pub(crate) op_born: AtomicU64,
+    /// In a transaction: 1 + the position of the newest byte record (0:
+    /// none), so that a store repeated at the same place is saved once.
+    pub(crate) last: AtomicU64,
 }
 
 /// The segment header, at offset 0.
@@ -418,7 +430,7 @@ mod tests {
                 offset_of!(Header, journal),
                 20608,
                 size_of::<JournalState>(),
-                40,
+                72,
             ),
             (
                 "journal.block",
@@ -443,6 +455,28 @@ mod tests {
                 8,
                 8,
             ),
+            ("journal.txn", offset_of!(Header, journal.txn), 20648, 8, 8),
+            (
+                "journal.op_mark",
+                offset_of!(Header, journal.op_mark),
+                20656,
+                8,
+                8,
+            ),
+            (
+                "journal.op_born",
+                offset_of!(Header, journal.op_born),
+                20664,
+                8,
+                8,
+            ),
+            (
+                "journal.last",
+                offset_of!(Header, journal.last),
+                20672,
+                8,
+                8,
+            ),
         ];
         for &(name, off, want_off, size, want_size) in fields {
             assert_eq!(off, want_off, "offset of {name}");
@@ -452,11 +486,11 @@ mod tests {
         assert_eq!(size_of::<Line<AtomicU32>>(), 128);
         assert_eq!(size_of::<Line<AtomicU64>>(), 128);
         assert_eq!(std::mem::align_of::<Header>(), 128);
-        // 20648 bytes of fields, padded to the 128-byte alignment.
+        // 20680 bytes of fields, padded to the 128-byte alignment.
         assert_eq!(size_of::<Header>(), 20736);
         assert_eq!(HEAP_START, 24576);
         assert_eq!(MAGIC, *b"SHMHEAP\0");
-        assert_eq!(VERSION, 4);
+        assert_eq!(VERSION, 5);
         assert_eq!((MAX_PROCS, NSMALL, NLARGE), (256, 64, 64));
         assert_eq!((MIN_SIZE, MAX_SIZE), (64 << 10, 1 << 40));
     }

@@ -429,3 +429,5 @@ impl<'seg> Turn<'seg> {
 
 #[cfg(test)]
 mod tests;
+
+mod transaction;

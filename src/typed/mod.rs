@@ -276,6 +276,8 @@ impl<'seg> Turn<'seg> {
         // `&mut self` borrows the turn mutably, so nothing else reads or
         // writes it while the `Seal` lives.
         let bytes = unsafe { self.mem().bytes_mut(h.offset.add(TYPED_DATA), len)? };
+        // In a transaction, what the `Seal` hands out is journaled now.
+        self.heap().save_ptr_in_txn(bytes.as_ptr(), len)?;
         // SAFETY: `typed_bytes` validated these bytes as a `T` archive.
         Ok(unsafe { rkyv::api::access_pos_unchecked_mut::<T::Archived>(bytes, root) })
     }

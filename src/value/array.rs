@@ -376,7 +376,8 @@ impl<T: Element> Deref for ArrayRef<'_, T> {
 /// A shared numeric array of `T`, mutated in place: derefs to `&mut [T]`
 /// (C order), with its [`shape`](ArrayMut::shape). Arrays are fixed-size;
 /// each element write is one aligned store into the segment (no journal,
-/// as `BytesMut::as_mut_slice`).
+/// as `BytesMut::as_mut_slice`; in a transaction the whole data is
+/// journaled when the view is made).
 #[derive(Debug)]
 pub struct ArrayMut<'t, T: Element> {
     shape: &'t [usize],
@@ -397,6 +398,8 @@ impl<'t, T: Element> ArrayMut<'t, T> {
         // SAFETY: forwarded contract: `'t` borrows the turn mutably, so
         // nothing else accesses the array's header or data meanwhile.
         let (shape, bytes) = unsafe { (l.shape(&heap)?, l.bytes_mut(&heap)?) };
+        // In a transaction, what the view hands out is journaled now.
+        heap.save_ptr_in_txn(bytes.as_ptr(), bytes.len() as u64)?;
         let data = T::cast_mut(bytes).map_err(|e| bad_cast(&l, e))?;
         Ok(ArrayMut {
             shape,

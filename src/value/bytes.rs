@@ -63,9 +63,13 @@ impl<'t> BytesMut<'t> {
 
     /// The bytes, in place and mutable.
     pub fn as_mut_slice(&mut self) -> Result<&mut [u8], Error> {
+        let l = self.layout()?;
+        // In a transaction, what the slice hands out is journaled now.
+        self.heap
+            .save_in_txn(crate::format::payload(l.data), l.len)?;
         // SAFETY: the slice borrows `self` mutably, which borrows the turn
         // mutably: it is the only access.
-        unsafe { self.layout()?.bytes_mut(&self.heap) }
+        unsafe { l.bytes_mut(&self.heap) }
     }
 
     /// Copies the bytes out.
@@ -79,6 +83,8 @@ impl<'t> BytesMut<'t> {
         let n = n as u64;
         if n > l.len {
             l.reserve(&self.heap, n)?;
+            self.heap
+                .save_in_txn(crate::format::payload(l.data).add(l.len), n - l.len)?;
             self.heap
                 .mem
                 .zero(crate::format::payload(l.data).add(l.len), n - l.len)?;
@@ -102,9 +108,10 @@ impl<'t> BytesMut<'t> {
         let mut l = self.layout()?;
         let n = l.len + bytes.len() as u64;
         l.reserve(&self.heap, n)?;
-        self.heap
-            .mem
-            .write_bytes(crate::format::payload(l.data).add(l.len), bytes)?;
+        let at = crate::format::payload(l.data).add(l.len);
+        // (Past `len`: a transaction may have truncated committed bytes.)
+        self.heap.save_in_txn(at, bytes.len() as u64)?;
+        self.heap.mem.write_bytes(at, bytes)?;
         l.len = n;
         l.store(&self.heap)
     }

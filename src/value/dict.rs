@@ -463,7 +463,10 @@ impl<'t> DictMut<'t> {
             });
         }
         // SAFETY: the payload is the second word of the slot, in bounds.
-        Ok(unsafe { p.add(8) } as *mut u64)
+        let w = unsafe { p.add(8) } as *mut u64;
+        // In a transaction, what the `&mut` hands out is journaled now.
+        self.heap.save_ptr_in_txn(w as *const u8, 8)?;
+        Ok(w)
     }
 
     /// `&mut` to the int value of `key`, in the segment:

@@ -289,6 +289,12 @@ impl<'t> ListMut<'t> {
             .journal_room(40 + 16 * moved + 16 * (l.nchunks + 1))
             .and_then(|()| l.save_header(&self.heap))
             .and_then(|()| l.save_slots(&self.heap, start, len.min(new_len)))
+            // In a transaction the slots past `len` may be committed too
+            // (the transaction shrank the list).
+            .and_then(|()| match self.heap.in_transaction() && new_len > len {
+                true => l.save_slots(&self.heap, len, new_len.min(l.capacity())),
+                false => Ok(()),
+            })
         {
             self.heap.commit()?;
             self.free_all(&new)?;
@@ -327,6 +333,7 @@ impl<'t> ListMut<'t> {
         let new = into_slot(&self.heap, v.into())?;
         if old.tag == new.tag && old.ptr().is_none() && new.ptr().is_none() {
             // Same scalar type: one 8-byte store, atomic.
+            self.heap.save_in_txn(at.add(8), 8)?;
             return self.heap.mem.set_u64(at.add(8), new.payload);
         }
         if let Err(e) = self.heap.save(at, 16) {
@@ -354,6 +361,12 @@ impl<'t> ListMut<'t> {
                 }
             },
         };
+        if self.heap.txn_hint()
+            && let Err(e) = self.save_push(p)
+        {
+            free_slot(&self.heap, s)?;
+            return Err(e);
+        }
         // SAFETY: `p` is the in-bounds, 16-aligned slot of item `len`
         // (below the capacity), and `len_word` the header's len word; we
         // hold the turn mutably. The slot is written before `len` publishes
@@ -364,6 +377,15 @@ impl<'t> ListMut<'t> {
         }
         self.live = self.cur.hi.min(len + 1) - self.cur.lo;
         Ok(())
+    }
+
+    /// Journals what a push in a transaction overwrites: the slot past
+    /// `len` (committed if the transaction shrank the list) and `len`.
+    #[cold]
+    #[inline(never)]
+    fn save_push(&self, p: *mut u8) -> Result<(), Error> {
+        self.heap.save_ptr(p, 16)?;
+        self.heap.save_ptr(self.len_word as *const u8, 8)
     }
 
     /// Makes sure item `len` has a slot (adding a chunk if needed) and
@@ -690,7 +712,10 @@ impl<'t> ListMut<'t> {
             });
         }
         // SAFETY: the payload is the second word of the slot, in bounds.
-        Ok(unsafe { p.add(8) } as *mut u64)
+        let w = unsafe { p.add(8) } as *mut u64;
+        // In a transaction, what the `&mut` hands out is journaled now.
+        self.heap.save_ptr_in_txn(w as *const u8, 8)?;
+        Ok(w)
     }
 
     /// `&mut` to the int item `i`, in the segment: `*list.int_mut(1)? += 1`.

@@ -251,6 +251,12 @@ impl ListMut<'_> {
         self.reserve(items.len())?;
         let heap = self.heap;
         let mut l = ListLayout::read(&heap, self.b)?;
+        if heap.txn_hint() {
+            // In a transaction the slots past `len` may be committed (the
+            // transaction shrank the list), and `len` must come back.
+            l.save_slots(&heap, l.len, l.len + items.len() as u64)?;
+            heap.save_ptr(self.len_word as *const u8, 8)?;
+        }
         fill(&heap, &mut l, items)?;
         // SAFETY: `len_word` points into the live header block; the slots
         // it now covers were written above.
