@@ -766,7 +766,8 @@ fn main() {
         .skip_while(|a| a != "--only")
         .nth(1)
         .map(|s| s.split(',').map(str::to_owned).collect());
-    let groups: [(&str, &dyn Fn(&Cfg, &mut Table)); 9] = [
+    type Rows<'a> = &'a dyn Fn(&Cfg, &mut Table);
+    let groups: [(&str, Rows<'_>); 9] = [
         ("ints", &int_rows),
         ("txn", &txn_rows),
         ("bulk", &bulk_int_rows),

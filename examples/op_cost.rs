@@ -26,6 +26,15 @@ fn main() {
         std::process::exit(2);
     };
     let iters: u64 = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(100);
+    if op == "turn" {
+        // An uncontended turn taken and handed on (`'*Uncontended::turn*'`).
+        let d = support::Uncontended::new().turn(iters);
+        println!(
+            "turn: {:.1} ns per turn",
+            d.as_secs_f64() / iters as f64 * 1e9
+        );
+        return;
+    }
     if op == "small" {
         // A small string put, taken and freed (`'*SmallStrings::shm*'`).
         let d = support::SmallStrings::new().shm(iters);
@@ -67,135 +76,7 @@ fn main() {
                 (minor_faults() - f0) / iters as i64
             );
         }
-        {
-            let seg = support::named_segment("bulkwhere", 8 << 20);
-            let v = shmheap::Value::Bytes(vec![7u8; support::BULK]);
-            let mut t = seg.turn().expect("turn");
-            let mut at = Vec::new();
-            for _ in 0..8 {
-                let start = std::time::Instant::now();
-                let h = t.put_message(&v).expect("put");
-                let put = start.elapsed();
-                t.take_message().expect("take");
-                let start = std::time::Instant::now();
-                t.free(h).expect("free");
-                at.push(format!(
-                    "{:?} put {:.1} µs free {:.1} µs",
-                    h,
-                    put.as_secs_f64() * 1e6,
-                    start.elapsed().as_secs_f64() * 1e6
-                ));
-            }
-            println!("where: {}", at.join("; "));
-        }
-        // The same copy into a bytearray already in the segment, and into
-        // a Vec: the cost of the segment's pages, without the allocator.
-        let seg = support::named_segment("bulkcopy", 8 << 20);
-        let src: Vec<u8> = (0..support::BULK).map(|i| (i * 7) as u8).collect();
-        let mut t = seg.turn().expect("turn");
-        let h = t
-            .put_message(&shmheap::Value::ByteArray(src.clone()))
-            .expect("put");
-        let mut dst = vec![0u8; support::BULK];
-        for round in 0..3 {
-            let start = std::time::Instant::now();
-            for _ in 0..iters {
-                let mut b = t.bytes_mut(h).expect("bytes_mut");
-                b.as_mut_slice()
-                    .expect("slice")
-                    .copy_from_slice(std::hint::black_box(&src));
-            }
-            let shm = start.elapsed();
-            let start = std::time::Instant::now();
-            for _ in 0..iters {
-                dst.copy_from_slice(std::hint::black_box(&src));
-                std::hint::black_box(&mut dst);
-            }
-            let vec = start.elapsed();
-            let mut segoff = Vec::new();
-            {
-                let mut b = t.bytes_mut(h).expect("bytes_mut");
-                let sl = b.as_mut_slice().expect("slice");
-                let n = support::BULK - 8192;
-                for o in [0usize, 8, 4040, 4048, 4056, 4064, 4072, 4080, 4088] {
-                    let start = std::time::Instant::now();
-                    for _ in 0..iters {
-                        sl[o..o + n].copy_from_slice(std::hint::black_box(&src[..n]));
-                    }
-                    segoff.push(format!(
-                        "{} (mod 4096 {}): {:.1}",
-                        o,
-                        (sl.as_ptr() as usize + o) % 4096,
-                        start.elapsed().as_secs_f64() / iters as f64 * 1e6
-                    ));
-                }
-            }
-            println!("into the segment at offsets: {}", segoff.join(", "));
-            {
-                // The same destination, sources at every distance below it
-                // (mod 4096).
-                let mut b = t.bytes_mut(h).expect("bytes_mut");
-                let sl = b.as_mut_slice().expect("slice");
-                let n = support::BULK - 8192;
-                let pool = vec![3u8; support::BULK + 8192];
-                let d = sl.as_ptr() as usize % 4096;
-                let mut by = Vec::new();
-                for gap in (0..=128usize).step_by(8).chain([256, 1024, 2048]) {
-                    // src ≡ dst - gap (mod 4096)
-                    let s0 = (d + 4096 - gap - pool.as_ptr() as usize % 4096) % 4096;
-                    let src = &pool[s0..s0 + n];
-                    let start = std::time::Instant::now();
-                    for _ in 0..iters {
-                        sl[..n].copy_from_slice(std::hint::black_box(src));
-                    }
-                    by.push(format!(
-                        "{gap}: {:.1}",
-                        start.elapsed().as_secs_f64() / iters as f64 * 1e6
-                    ));
-                }
-                println!("dst - src (mod 4096) -> µs: {}", by.join(", "));
-                let s0 = (d + 4096 - 8 - pool.as_ptr() as usize % 4096) % 4096;
-                let src = &pool[s0..s0 + n];
-                let mut by = Vec::new();
-                for piece in [1024usize, 2048, 4096, 8192, 65536] {
-                    let start = std::time::Instant::now();
-                    for _ in 0..iters {
-                        for (dd, ss) in sl[..n]
-                            .chunks_mut(piece)
-                            .zip(std::hint::black_box(src).chunks(piece))
-                        {
-                            dd.copy_from_slice(ss);
-                        }
-                    }
-                    by.push(format!(
-                        "{piece}: {:.1}",
-                        start.elapsed().as_secs_f64() / iters as f64 * 1e6
-                    ));
-                }
-                println!("gap 8 copied in pieces of -> µs: {}", by.join(", "));
-            }
-            let mut big = vec![0u8; support::BULK + 64];
-            let mut off = Vec::new();
-            for o in [8usize, 16, 24, 32, 40, 48, 56, 64] {
-                let start = std::time::Instant::now();
-                for _ in 0..iters {
-                    big[o..o + support::BULK].copy_from_slice(std::hint::black_box(&src));
-                    std::hint::black_box(&mut big);
-                }
-                off.push(format!(
-                    "+{o} (mod 64 {}): {:.1}",
-                    (big.as_ptr() as usize + o) % 64,
-                    start.elapsed().as_secs_f64() / iters as f64 * 1e6
-                ));
-            }
-            println!(
-                "copy round {round}: into the segment {:.1} µs, into a Vec {:.1} µs, at offsets {}; src mod 64 {}",
-                shm.as_secs_f64() / iters as f64 * 1e6,
-                vec.as_secs_f64() / iters as f64 * 1e6,
-                off.join(", "),
-                src.as_ptr() as usize % 64
-            );
-        }
+        copy_distances(iters);
         return;
     }
     if let Some(what) = op.strip_prefix("msg_") {
@@ -237,6 +118,57 @@ fn main() {
     };
     let per = d.as_secs_f64() / (iters * support::INTS as u64) as f64;
     println!("{op} {order}: {:.2} ns per item", per * 1e9);
+}
+
+/// One warm destination in a segment (a bytearray's bytes), filled by
+/// `copy_from_slice` from sources at each distance below it modulo 4096:
+/// glibc's `rep movsb` is about 20 times slower at a distance of 8 on this
+/// machine's CPU (see `segment::copy_bytes`); 2 KiB pieces avoid it.
+fn copy_distances(iters: u64) {
+    use std::hint::black_box;
+    let seg = support::named_segment("bulkcopy", 8 << 20);
+    let n = support::BULK - 8192;
+    let mut t = seg.turn().expect("turn");
+    let h = t
+        .put_message(&shmheap::Value::ByteArray(vec![0; support::BULK]))
+        .expect("put");
+    let mut b = t.bytes_mut(h).expect("bytes_mut");
+    let dst = b.as_mut_slice().expect("slice");
+    let pool = vec![3u8; support::BULK + 8192];
+    let d = dst.as_ptr() as usize % 4096;
+    // The source at `gap` bytes below the destination, modulo 4096.
+    let src_at = |gap: usize| {
+        let s0 = (d + 4096 - gap - pool.as_ptr() as usize % 4096) % 4096;
+        &pool[s0..s0 + n]
+    };
+    let time = |f: &mut dyn FnMut()| {
+        let start = std::time::Instant::now();
+        for _ in 0..iters {
+            f();
+        }
+        start.elapsed().as_secs_f64() / iters as f64 * 1e6
+    };
+    let mut by = Vec::new();
+    for gap in (0..=128usize).step_by(8).chain([256, 1024, 2048]) {
+        let src = src_at(gap);
+        let us = time(&mut || dst[..n].copy_from_slice(black_box(src)));
+        by.push(format!("{gap}: {us:.1}"));
+    }
+    println!(
+        "copy, destination - source (mod 4096) -> µs: {}",
+        by.join(", ")
+    );
+    let src = src_at(8);
+    let mut by = Vec::new();
+    for piece in [1024usize, 2048, 4096, 65536] {
+        let us = time(&mut || {
+            for (o, i) in dst[..n].chunks_mut(piece).zip(black_box(src).chunks(piece)) {
+                o.copy_from_slice(i);
+            }
+        });
+        by.push(format!("{piece}: {us:.1}"));
+    }
+    println!("copy at distance 8 in pieces of -> µs: {}", by.join(", "));
 }
 
 /// Minor page faults of this process so far.
