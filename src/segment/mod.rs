@@ -177,14 +177,18 @@ enum Backing {
 /// [`Segment::attach`]; touch its data only through a [`crate::Turn`].
 pub struct Segment {
     pub(crate) mem: Mem,
+    /// The thread that sleeps on the turn futex for async waiters: it
+    /// reads the mapping, so it is stopped (dropped) before `region`.
+    pub(crate) waiter: crate::turn::waiter::Waiter,
     // Keeps the memory behind `mem` alive; dropped last.
     region: Region,
     backing: Backing,
     pub(crate) proc_slot: usize,
     pub(crate) pid: u32,
-    /// Serialises the turns of this process's threads: a process holds at
-    /// most one ticket per `Segment`, so the ticket ring never overflows.
-    pub(crate) local: Mutex<Local>,
+    /// Serialises the turns of this process's threads and tasks (FIFO): a
+    /// process holds at most one ticket per `Segment`, so the ticket ring
+    /// never overflows.
+    pub(crate) local: crate::turn::local::LocalLock<Local>,
     /// Recover instead of returning `PeerDied` (see
     /// [`SegmentOptions::auto_recover`]).
     pub(crate) auto_recover: bool,
@@ -337,7 +341,8 @@ impl Segment {
             backing,
             proc_slot: usize::MAX,
             pid: os::current_pid(),
-            local: Mutex::new(Local::default()),
+            local: Default::default(),
+            waiter: Default::default(),
             auto_recover: false,
             last_recovery: Mutex::new(None),
             checked: Mutex::new(Default::default()),

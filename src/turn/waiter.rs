@@ -1,0 +1,224 @@
+//! The waiter thread of a segment: sleeps on the turn futex for the
+//! segment's async waiters, so that they burn no CPU and need no runtime.
+//!
+//! An async waiter ([`super::future::TurnFuture`]) that cannot enter yet
+//! registers a one-shot wake-up here: "wake me when `now_serving` is no
+//! longer `seen`" and/or "wake me at `at`" (its deadline, or its next
+//! liveness check). One thread per `Segment`, started by the first such
+//! registration, serves them all: it sleeps on the futex (counted in
+//! `sleepers`, so a releaser wakes it) in slices of at most
+//! [`super::LIVENESS_PERIOD`], or on a condition variable while no
+//! registration watches the futex, and wakes the due wakers in the order
+//! they registered. The future itself does the protocol work when polled
+//! (entering, the liveness check, the timeout), so this thread touches only
+//! two words of the segment. A process has at most one ticket per segment
+//! (see `local.rs`), so at most one registration watches the futex at a
+//! time; the others are timers of tasks queued in the local lock.
+//!
+//! The thread reads the segment's mapping through raw pointers: the
+//! `Segment` owns the [`Waiter`] as a field dropped before the mapping, and
+//! dropping it stops and joins the thread.
+
+use std::sync::atomic::AtomicU32;
+use std::sync::atomic::Ordering::SeqCst;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
+use std::task::Waker;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use super::LIVENESS_PERIOD;
+use crate::os;
+
+/// A one-shot wake-up.
+struct Reg {
+    id: u64,
+    /// Wake when `now_serving` differs from this.
+    seen: Option<u32>,
+    /// Wake at this time.
+    at: Option<Instant>,
+    waker: Waker,
+}
+
+#[derive(Default)]
+struct State {
+    regs: Vec<Reg>,
+    next_id: u64,
+    shutdown: bool,
+}
+
+/// The two turn words the thread reads.
+struct Words {
+    now_serving: *const AtomicU32,
+    sleepers: *const AtomicU32,
+}
+
+// SAFETY: the pointers are to atomics in the segment's mapping, which
+// outlives the thread (the `Segment` joins it before unmapping, see the
+// module documentation); atomics may be used from any thread.
+unsafe impl Send for Words {}
+// SAFETY: as above.
+unsafe impl Sync for Words {}
+
+struct Shared {
+    state: Mutex<State>,
+    cv: Condvar,
+    words: Words,
+}
+
+impl Shared {
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn now_serving(&self) -> &AtomicU32 {
+        // SAFETY: see `Words`.
+        unsafe { &*self.words.now_serving }
+    }
+
+    fn sleepers(&self) -> &AtomicU32 {
+        // SAFETY: see `Words`.
+        unsafe { &*self.words.sleepers }
+    }
+}
+
+struct Running {
+    shared: Arc<Shared>,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// A segment's waiter thread (started on first use).
+#[derive(Default)]
+pub(crate) struct Waiter {
+    running: OnceLock<Running>,
+}
+
+impl Waiter {
+    fn shared(&self, now_serving: &AtomicU32, sleepers: &AtomicU32) -> &Arc<Shared> {
+        &self
+            .running
+            .get_or_init(|| {
+                let shared = Arc::new(Shared {
+                    state: Mutex::new(State::default()),
+                    cv: Condvar::new(),
+                    words: Words {
+                        now_serving,
+                        sleepers,
+                    },
+                });
+                let s = shared.clone();
+                let thread = std::thread::Builder::new()
+                    .name("shmheap-waiter".into())
+                    .spawn(move || run(&s))
+                    .ok();
+                Running { shared, thread }
+            })
+            .shared
+    }
+
+    /// Registers (or replaces, when `id` names one) a one-shot wake-up of
+    /// `waker`: when `now_serving` differs from `seen`, or at `at`.
+    /// `words` are the segment's `now_serving` and `sleepers`.
+    pub(crate) fn register(
+        &self,
+        words: (&AtomicU32, &AtomicU32),
+        id: &mut Option<u64>,
+        seen: Option<u32>,
+        at: Option<Instant>,
+        waker: &Waker,
+    ) {
+        let shared = self.shared(words.0, words.1);
+        let mut st = shared.state();
+        if let Some(r) = id.and_then(|i| st.regs.iter_mut().find(|r| r.id == i)) {
+            r.seen = seen;
+            r.at = at;
+            if !r.waker.will_wake(waker) {
+                r.waker = waker.clone();
+            }
+        } else {
+            let new = st.next_id;
+            st.next_id += 1;
+            st.regs.push(Reg {
+                id: new,
+                seen,
+                at,
+                waker: waker.clone(),
+            });
+            *id = Some(new);
+        }
+        drop(st);
+        shared.cv.notify_one();
+    }
+
+    /// Removes registration `id` (fired ones are gone already).
+    pub(crate) fn deregister(&self, id: u64) {
+        if let Some(r) = self.running.get() {
+            r.shared.state().regs.retain(|r| r.id != id);
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.shared.state().shutdown = true;
+        self.shared.cv.notify_one();
+        if let Some(t) = self.thread.take() {
+            // It sleeps at most one liveness period on the futex.
+            let _ = t.join();
+        }
+    }
+}
+
+fn run(sh: &Shared) {
+    let mut st = sh.state();
+    let mut due = Vec::new();
+    loop {
+        if st.shutdown {
+            return;
+        }
+        let now = Instant::now();
+        let s = sh.now_serving().load(SeqCst);
+        st.regs.retain(|r| {
+            let fire = r.at.is_some_and(|a| a <= now) || r.seen.is_some_and(|x| x != s);
+            if fire {
+                due.push(r.waker.clone());
+            }
+            !fire
+        });
+        if !due.is_empty() {
+            drop(st);
+            for w in due.drain(..) {
+                w.wake();
+            }
+            st = sh.state();
+            continue;
+        }
+        let next = st.regs.iter().filter_map(|r| r.at).min();
+        if st.regs.iter().any(|r| r.seen.is_some()) {
+            let slice = next.map_or(LIVENESS_PERIOD, |a| a - now).min(LIVENESS_PERIOD);
+            drop(st);
+            sleep_on_futex(sh, s, slice);
+            st = sh.state();
+        } else {
+            st = match next {
+                Some(a) => {
+                    sh.cv
+                        .wait_timeout(st, a - now)
+                        .unwrap_or_else(|p| p.into_inner())
+                        .0
+                }
+                None => sh.cv.wait(st).unwrap_or_else(|p| p.into_inner()),
+            };
+        }
+    }
+}
+
+/// Sleeps while `now_serving == s`, at most `slice`, counted as a sleeper
+/// (raised before the last check, as the blocking waiters do, so the
+/// releaser's wake cannot be lost).
+fn sleep_on_futex(sh: &Shared, s: u32, slice: Duration) {
+    sh.sleepers().fetch_add(1, SeqCst);
+    if sh.now_serving().load(SeqCst) == s {
+        os::futex_wait(sh.now_serving(), s, slice);
+    }
+    sh.sleepers().fetch_sub(1, SeqCst);
+}
