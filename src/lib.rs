@@ -56,7 +56,7 @@ pub use scalar::{
     TimeDelta, UtcOffset,
 };
 pub use segment::{Handle, ProcessInfo, Segment, SegmentOptions, Status, TurnState, TurnStatus};
-pub use turn::{Turn, TurnFuture};
+pub use turn::{ASYNC_LIVENESS_PERIOD, Turn, TurnFuture};
 #[cfg(feature = "serde")]
 pub use typed::serde::{from_owned_value, from_value, to_value};
 pub use typed::{Snapshot, SnapshotWriter, fingerprint, register_type};

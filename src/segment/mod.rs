@@ -575,6 +575,13 @@ impl Segment {
         header_field!(self, procs[i])
     }
 
+    /// The process-table slots this segment allows, as one slice (for the
+    /// async waiter thread; hot paths use `proc_record`).
+    pub(crate) fn proc_table(&self) -> &[header::ProcRecord] {
+        let max = (*header_field!(self, max_procs) as usize).min(header::MAX_PROCS);
+        &header_field!(self, procs)[..max]
+    }
+
     /// The records of the process-table slots this segment allows.
     pub(crate) fn proc_records(&self) -> impl Iterator<Item = &header::ProcRecord> {
         let max = (*header_field!(self, max_procs) as usize).min(header::MAX_PROCS);

@@ -16,6 +16,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use super::local::LocalGuard;
+use super::waiter::Targets;
 use super::{LIVENESS_PERIOD, Turn};
 use crate::segment::{Local, Segment};
 use crate::{Error, Recovery};
@@ -125,7 +126,11 @@ impl<'seg> TurnFuture<'seg> {
     fn register(&mut self, seen: Option<u32>, at: Option<Instant>, cx: &Context<'_>) {
         let w = self.seg.turn_words();
         self.seg.waiter.register(
-            (&w.now_serving.v, &w.sleepers.v),
+            Targets {
+                now_serving: &w.now_serving.v,
+                sleepers: &w.sleepers.v,
+                records: self.seg.proc_table(),
+            },
             &mut self.reg,
             seen,
             at,
@@ -194,6 +199,8 @@ impl<'seg> TurnFuture<'seg> {
                 self.give_up();
                 return Poll::Ready(Err(Error::Timeout));
             }
+            // The waiter thread wakes us for a check only after a full
+            // period without a living claimant.
             if now.duration_since(self.last_check) >= LIVENESS_PERIOD {
                 self.last_check = now;
                 match self.seg.check_owner(s) {
@@ -216,9 +223,10 @@ impl<'seg> TurnFuture<'seg> {
                     continue;
                 }
             }
-            let next_check = self.last_check + LIVENESS_PERIOD;
-            let at = self.deadline.map_or(next_check, |d| d.min(next_check));
-            self.register(Some(s), Some(at), cx);
+            // The waiter thread checks liveness every period from now on,
+            // and wakes us only if the check finds something to do.
+            self.last_check = Instant::now();
+            self.register(Some(s), self.deadline, cx);
             // The turn may have come while registering: the thread would
             // see it too, but looking again saves its wake-up.
             if self.seg.now_serving() == t {

@@ -35,6 +35,7 @@ pub(crate) mod waiter;
 
 pub use future::TurnFuture;
 use local::LocalGuard;
+pub use waiter::ASYNC_LIVENESS_PERIOD;
 
 /// How often a sleeping waiter checks that the turn's owner is alive: a
 /// peer's death is reported within about this time.
@@ -79,6 +80,19 @@ fn slot(t: u32) -> usize {
 
 fn pack(state: u64, t: u32) -> u64 {
     state << 32 | t as u64
+}
+
+/// Whether a live process claims ticket `s` (the first question of
+/// `check_owner`, asked without changing anything): `false` means that
+/// `check_owner` has something to report or to clean up.
+pub(crate) fn claimed_by_the_living(records: &[ProcRecord], s: u32) -> bool {
+    records.iter().any(|rec| {
+        let v = rec.ticket.load(SeqCst);
+        v as u32 == s && matches!(v >> 32, WAITING | ENTERED) && {
+            let pid = rec.pid.load(SeqCst);
+            pid == 0 || os::pid_alive(pid)
+        }
+    })
 }
 
 impl Segment {
@@ -294,10 +308,7 @@ impl Segment {
     /// ours with one compare-exchange, so of several survivors exactly one
     /// wins. Returns the turn (to recover the data with) and the dead pid,
     /// or `None` if the turn's holder is not a dead process.
-    pub(crate) fn take_over<'a>(
-        &'a self,
-        guard: LocalGuard<'a, Local>,
-    ) -> Option<(Turn<'a>, u32)> {
+    pub(crate) fn take_over<'a>(&'a self, guard: LocalGuard<'a, Local>) -> Option<(Turn<'a>, u32)> {
         let s = self.words().now_serving.v.load(SeqCst);
         for rec in self.proc_records() {
             if rec.ticket.load(SeqCst) != pack(ENTERED, s) {

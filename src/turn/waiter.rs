@@ -3,17 +3,21 @@
 //!
 //! An async waiter ([`super::future::TurnFuture`]) that cannot enter yet
 //! registers a one-shot wake-up here: "wake me when `now_serving` is no
-//! longer `seen`" and/or "wake me at `at`" (its deadline, or its next
-//! liveness check). One thread per `Segment`, started by the first such
-//! registration, serves them all: it sleeps on the futex (counted in
-//! `sleepers`, so a releaser wakes it) in slices of at most
-//! [`super::LIVENESS_PERIOD`], or on a condition variable while no
-//! registration watches the futex, and wakes the due wakers in the order
-//! they registered. The future itself does the protocol work when polled
-//! (entering, the liveness check, the timeout), so this thread touches only
-//! two words of the segment. A process has at most one ticket per segment
-//! (see `local.rs`), so at most one registration watches the futex at a
-//! time; the others are timers of tasks queued in the local lock.
+//! longer `seen`" and/or "wake me at `at`" (its deadline). One thread per
+//! `Segment`, started by the first such registration, serves them all: it
+//! sleeps on the futex (counted in `sleepers`, so a releaser wakes it) in
+//! slices of at most [`ASYNC_LIVENESS_PERIOD`], or on a condition variable
+//! while no registration watches the futex, and wakes the due wakers in the
+//! order they registered. Every [`ASYNC_LIVENESS_PERIOD`] it asks, for a watching
+//! registration, whether a live process claims the ticket being served
+//! (reading the process table, changing nothing); only if none does is
+//! the task woken, and its poll does the real work (`check_owner`:
+//! `PeerDied`, or giving a dead waiter's ticket up), as it does the
+//! entering and the timeout. So an idle wait costs one thread wake-up per
+//! period and no executor wake-up. A
+//! process has at most one ticket per segment (see `local.rs`), so at most
+//! one registration watches the futex at a time; the others are timers of
+//! tasks queued in the local lock.
 //!
 //! The thread reads the segment's mapping through raw pointers: the
 //! `Segment` owns the [`Waiter`] as a field dropped before the mapping, and
@@ -26,14 +30,25 @@ use std::task::Waker;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::LIVENESS_PERIOD;
+use super::claimed_by_the_living;
 use crate::os;
+use crate::segment::ProcRecord;
+
+/// How often the waiter thread checks that a live process claims the
+/// ticket being served, for an async waiter: a dead holder is reported to
+/// async waiters within about this time. Longer than the blocking waiters'
+/// liveness period (20 ms), because on a virtual machine one
+/// timer wake-up of a sleeping thread costs tens of microseconds of CPU:
+/// at 50 ms an idle async wait stays well under 1% of a core.
+pub const ASYNC_LIVENESS_PERIOD: Duration = Duration::from_millis(50);
 
 /// A one-shot wake-up.
 struct Reg {
     id: u64,
-    /// Wake when `now_serving` differs from this.
+    /// Wake when `now_serving` differs from this, or when no live
+    /// process claims it at a liveness check (due at `check`).
     seen: Option<u32>,
+    check: Instant,
     /// Wake at this time.
     at: Option<Instant>,
     waker: Waker,
@@ -46,10 +61,19 @@ struct State {
     shutdown: bool,
 }
 
-/// The two turn words the thread reads.
+/// What of the segment the thread reads: two turn words and the
+/// process table.
 struct Words {
     now_serving: *const AtomicU32,
     sleepers: *const AtomicU32,
+    records: *const [ProcRecord],
+}
+
+/// The parts of a segment the waiter thread reads (see `Words`).
+pub(crate) struct Targets<'a> {
+    pub(crate) now_serving: &'a AtomicU32,
+    pub(crate) sleepers: &'a AtomicU32,
+    pub(crate) records: &'a [ProcRecord],
 }
 
 // SAFETY: the pointers are to atomics in the segment's mapping, which
@@ -79,6 +103,11 @@ impl Shared {
         // SAFETY: see `Words`.
         unsafe { &*self.words.sleepers }
     }
+
+    fn records(&self) -> &[ProcRecord] {
+        // SAFETY: see `Words`.
+        unsafe { &*self.words.records }
+    }
 }
 
 struct Running {
@@ -93,7 +122,7 @@ pub(crate) struct Waiter {
 }
 
 impl Waiter {
-    fn shared(&self, now_serving: &AtomicU32, sleepers: &AtomicU32) -> &Arc<Shared> {
+    fn shared(&self, targets: Targets<'_>) -> &Arc<Shared> {
         &self
             .running
             .get_or_init(|| {
@@ -101,8 +130,9 @@ impl Waiter {
                     state: Mutex::new(State::default()),
                     cv: Condvar::new(),
                     words: Words {
-                        now_serving,
-                        sleepers,
+                        now_serving: targets.now_serving,
+                        sleepers: targets.sleepers,
+                        records: targets.records,
                     },
                 });
                 let s = shared.clone();
@@ -116,21 +146,23 @@ impl Waiter {
     }
 
     /// Registers (or replaces, when `id` names one) a one-shot wake-up of
-    /// `waker`: when `now_serving` differs from `seen`, or at `at`.
-    /// `words` are the segment's `now_serving` and `sleepers`.
+    /// `waker`: when `now_serving` differs from `seen` or no live process
+    /// claims it (checked every liveness period from now), or at `at`.
     pub(crate) fn register(
         &self,
-        words: (&AtomicU32, &AtomicU32),
+        targets: Targets<'_>,
         id: &mut Option<u64>,
         seen: Option<u32>,
         at: Option<Instant>,
         waker: &Waker,
     ) {
-        let shared = self.shared(words.0, words.1);
+        let shared = self.shared(targets);
+        let check = Instant::now() + ASYNC_LIVENESS_PERIOD;
         let mut st = shared.state();
         if let Some(r) = id.and_then(|i| st.regs.iter_mut().find(|r| r.id == i)) {
             r.seen = seen;
             r.at = at;
+            r.check = check;
             if !r.waker.will_wake(waker) {
                 r.waker = waker.clone();
             }
@@ -141,6 +173,7 @@ impl Waiter {
                 id: new,
                 seen,
                 at,
+                check,
                 waker: waker.clone(),
             });
             *id = Some(new);
@@ -177,8 +210,17 @@ fn run(sh: &Shared) {
         }
         let now = Instant::now();
         let s = sh.now_serving().load(SeqCst);
-        st.regs.retain(|r| {
-            let fire = r.at.is_some_and(|a| a <= now) || r.seen.is_some_and(|x| x != s);
+        // At most one liveness check per pass, whoever many watch.
+        let mut alive = None;
+        st.regs.retain_mut(|r| {
+            let mut fire = r.at.is_some_and(|a| a <= now) || r.seen.is_some_and(|x| x != s);
+            if !fire && r.seen.is_some() && r.check <= now {
+                if *alive.get_or_insert_with(|| claimed_by_the_living(sh.records(), s)) {
+                    r.check = now + ASYNC_LIVENESS_PERIOD;
+                } else {
+                    fire = true;
+                }
+            }
             if fire {
                 due.push(r.waker.clone());
             }
@@ -193,8 +235,17 @@ fn run(sh: &Shared) {
             continue;
         }
         let next = st.regs.iter().filter_map(|r| r.at).min();
-        if st.regs.iter().any(|r| r.seen.is_some()) {
-            let slice = next.map_or(LIVENESS_PERIOD, |a| a - now).min(LIVENESS_PERIOD);
+        let check = st
+            .regs
+            .iter()
+            .filter(|r| r.seen.is_some())
+            .map(|r| r.check)
+            .min();
+        if let Some(c) = check {
+            let wake = next.map_or(c, |a| a.min(c));
+            let slice = wake
+                .saturating_duration_since(now)
+                .min(ASYNC_LIVENESS_PERIOD);
             drop(st);
             sleep_on_futex(sh, s, slice);
             st = sh.state();
