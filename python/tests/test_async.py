@@ -205,12 +205,13 @@ def blocking_incrementer(name: str, n: int, go) -> None:
 def test_exact_counts_async_and_blocking_processes(seg, procs):
     with seg.turn(timeout=10) as t:
         t.root["n"] = 0
-    go = mp.get_context("fork").Event()
+    # Spawned interpreters (a fresh Python each).
+    go = mp.get_context("spawn").Event()
     for i in range(N_PROCS):
         if i % 2:
-            procs.start(blocking_incrementer, seg.name, N_TURNS, go)
+            procs.start(blocking_incrementer, seg.name, N_TURNS, go, ctx="spawn")
         else:
-            procs.start(async_incrementer, seg.name, N_TURNS, 3, go, ctx="spawn" if i == 0 else "fork")
+            procs.start(async_incrementer, seg.name, N_TURNS, 3, go, ctx="spawn")
     go.set()
     procs.join_all(120)
     with seg.turn(timeout=10) as t:

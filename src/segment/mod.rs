@@ -177,11 +177,14 @@ enum Backing {
 /// [`Segment::attach`]; touch its data only through a [`crate::Turn`].
 pub struct Segment {
     pub(crate) mem: Mem,
-    /// The thread that sleeps on the turn futex for async waiters: it
-    /// reads the mapping, so it is stopped (dropped) before `region`.
+    /// The thread that sleeps on the turn futex for async waiters (it
+    /// keeps a reference to `region`, so the mapping outlives it).
     pub(crate) waiter: crate::turn::waiter::Waiter,
     // Keeps the memory behind `mem` alive; dropped last.
-    region: Region,
+    /// Shared with the async waiter thread, which may end a little after
+    /// the `Segment` (it is never joined: its wakers may need a lock, such
+    /// as Python's GIL, that the dropping thread holds).
+    pub(crate) region: std::sync::Arc<Region>,
     backing: Backing,
     pub(crate) proc_slot: usize,
     pub(crate) pid: u32,
@@ -337,7 +340,7 @@ impl Segment {
         let mem = unsafe { Mem::new(region.as_ptr(), region.len()) };
         Segment {
             mem,
-            region,
+            region: std::sync::Arc::new(region),
             backing,
             proc_slot: usize::MAX,
             pid: os::current_pid(),

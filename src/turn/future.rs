@@ -123,10 +123,16 @@ impl Segment {
 
 impl<'seg> TurnFuture<'seg> {
     /// Registers a wake-up with the segment's waiter thread.
-    fn register(&mut self, seen: Option<u32>, at: Option<Instant>, cx: &Context<'_>) {
+    fn register(
+        &mut self,
+        seen: Option<u32>,
+        at: Option<Instant>,
+        cx: &Context<'_>,
+    ) -> Result<(), Error> {
         let w = self.seg.turn_words();
         self.seg.waiter.register(
             Targets {
+                mapping: &self.seg.region,
                 now_serving: &w.now_serving.v,
                 sleepers: &w.sleepers.v,
                 records: self.seg.proc_table(),
@@ -135,7 +141,7 @@ impl<'seg> TurnFuture<'seg> {
             seen,
             at,
             cx.waker(),
-        );
+        )
     }
 
     fn deregister(&mut self) {
@@ -178,7 +184,12 @@ impl<'seg> TurnFuture<'seg> {
                                 }
                                 return Poll::Ready(Err(Error::Timeout));
                             }
-                            self.register(None, Some(d), cx);
+                            if let Err(e) = self.register(None, Some(d), cx) {
+                                if let Some(id) = self.queued.take() {
+                                    self.seg.local.cancel(id);
+                                }
+                                return Poll::Ready(Err(e));
+                            }
                         }
                         return Poll::Pending;
                     }
@@ -226,7 +237,10 @@ impl<'seg> TurnFuture<'seg> {
             // The waiter thread checks liveness every period from now on,
             // and wakes us only if the check finds something to do.
             self.last_check = Instant::now();
-            self.register(Some(s), self.deadline, cx);
+            if let Err(e) = self.register(Some(s), self.deadline, cx) {
+                self.give_up();
+                return Poll::Ready(Err(e));
+            }
             // The turn may have come while registering: the thread would
             // see it too, but looking again saves its wake-up.
             if self.seg.now_serving() == t {

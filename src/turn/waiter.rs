@@ -19,19 +19,22 @@
 //! one registration watches the futex at a time; the others are timers of
 //! tasks queued in the local lock.
 //!
-//! The thread reads the segment's mapping through raw pointers: the
-//! `Segment` owns the [`Waiter`] as a field dropped before the mapping, and
-//! dropping it stops and joins the thread.
+//! The thread reads the segment's mapping through raw pointers, and owns a
+//! reference to the mapping (`Arc<Region>`), so it stays mapped while the
+//! thread runs. Dropping the `Segment` tells the thread to end (within one
+//! sleep slice) but does not join it: a waker it is calling may need a lock
+//! that the dropping thread holds (Python's GIL, in the binding).
 
 use std::sync::atomic::AtomicU32;
 use std::sync::atomic::Ordering::SeqCst;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::task::Waker;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::claimed_by_the_living;
+use crate::Error;
 use crate::os;
+use crate::os::Region;
 use crate::segment::ProcRecord;
 
 /// How often the waiter thread checks that a live process claims the
@@ -71,14 +74,16 @@ struct Words {
 
 /// The parts of a segment the waiter thread reads (see `Words`).
 pub(crate) struct Targets<'a> {
+    /// The mapping the references below point into.
+    pub(crate) mapping: &'a Arc<Region>,
     pub(crate) now_serving: &'a AtomicU32,
     pub(crate) sleepers: &'a AtomicU32,
     pub(crate) records: &'a [ProcRecord],
 }
 
 // SAFETY: the pointers are to atomics in the segment's mapping, which
-// outlives the thread (the `Segment` joins it before unmapping, see the
-// module documentation); atomics may be used from any thread.
+// `Shared::_mapping` keeps alive as long as the thread may use them;
+// atomics may be used from any thread.
 unsafe impl Send for Words {}
 // SAFETY: as above.
 unsafe impl Sync for Words {}
@@ -87,6 +92,8 @@ struct Shared {
     state: Mutex<State>,
     cv: Condvar,
     words: Words,
+    /// Keeps the mapping that `words` point into.
+    _mapping: Arc<Region>,
 }
 
 impl Shared {
@@ -112,37 +119,42 @@ impl Shared {
 
 struct Running {
     shared: Arc<Shared>,
-    thread: Option<JoinHandle<()>>,
 }
 
 /// A segment's waiter thread (started on first use).
 #[derive(Default)]
 pub(crate) struct Waiter {
-    running: OnceLock<Running>,
+    /// The thread, or why it could not be started.
+    running: OnceLock<Result<Running, String>>,
 }
 
 impl Waiter {
-    fn shared(&self, targets: Targets<'_>) -> &Arc<Shared> {
-        &self
-            .running
-            .get_or_init(|| {
-                let shared = Arc::new(Shared {
-                    state: Mutex::new(State::default()),
-                    cv: Condvar::new(),
-                    words: Words {
-                        now_serving: targets.now_serving,
-                        sleepers: targets.sleepers,
-                        records: targets.records,
-                    },
-                });
-                let s = shared.clone();
-                let thread = std::thread::Builder::new()
-                    .name("shmheap-waiter".into())
-                    .spawn(move || run(&s))
-                    .ok();
-                Running { shared, thread }
-            })
-            .shared
+    fn shared(&self, targets: Targets<'_>) -> Result<&Arc<Shared>, Error> {
+        let r = self.running.get_or_init(|| {
+            let shared = Arc::new(Shared {
+                state: Mutex::new(State::default()),
+                cv: Condvar::new(),
+                words: Words {
+                    now_serving: targets.now_serving,
+                    sleepers: targets.sleepers,
+                    records: targets.records,
+                },
+                _mapping: targets.mapping.clone(),
+            });
+            let s = shared.clone();
+            std::thread::Builder::new()
+                .name("shmheap-waiter".into())
+                .spawn(move || run(&s))
+                .map(|_| Running { shared })
+                .map_err(|e| e.to_string())
+        });
+        match r {
+            Ok(running) => Ok(&running.shared),
+            Err(e) => Err(Error::Io {
+                op: "start the async waiter thread",
+                source: std::io::Error::other(e.clone()),
+            }),
+        }
     }
 
     /// Registers (or replaces, when `id` names one) a one-shot wake-up of
@@ -155,8 +167,8 @@ impl Waiter {
         seen: Option<u32>,
         at: Option<Instant>,
         waker: &Waker,
-    ) {
-        let shared = self.shared(targets);
+    ) -> Result<(), Error> {
+        let shared = self.shared(targets)?;
         let check = Instant::now() + ASYNC_LIVENESS_PERIOD;
         let mut st = shared.state();
         if let Some(r) = id.and_then(|i| st.regs.iter_mut().find(|r| r.id == i)) {
@@ -180,11 +192,12 @@ impl Waiter {
         }
         drop(st);
         shared.cv.notify_one();
+        Ok(())
     }
 
     /// Removes registration `id` (fired ones are gone already).
     pub(crate) fn deregister(&self, id: u64) {
-        if let Some(r) = self.running.get() {
+        if let Some(Ok(r)) = self.running.get() {
             r.shared.state().regs.retain(|r| r.id != id);
         }
     }
@@ -192,12 +205,9 @@ impl Waiter {
 
 impl Drop for Running {
     fn drop(&mut self) {
+        // The thread ends within one sleep slice (see the module docs).
         self.shared.state().shutdown = true;
         self.shared.cv.notify_one();
-        if let Some(t) = self.thread.take() {
-            // It sleeps at most one liveness period on the futex.
-            let _ = t.join();
-        }
     }
 }
 
