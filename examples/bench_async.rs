@@ -1,15 +1,16 @@
 //! Async vs blocking turn hand-off between two processes, in one run.
 //!
-//! Both processes take `N` turns each as fast as they can, each turn one
-//! `+= 1` on a shared int; FIFO fairness makes them alternate strictly, so
-//! every turn is a hand-off to the other process and two turns are one
-//! round trip. The pairs: both blocking (`Segment::turn`, the baseline),
+//! Two processes make `N` moves each on a shared int, alternating by its
+//! parity: each takes turns until it is its move, makes it (`+= 1`) and
+//! hands the turn on. A round trip is one move of each, so two hand-offs
+//! of the turn between the processes (a turn that finds it is not its move
+//! is counted as idle). The pairs: both blocking (`Segment::turn`, the baseline),
 //! both async (`turn_async` on a tokio current-thread runtime, and on
 //! `futures::executor::block_on`), and one of each. The peer is this
 //! example run again.
 //!
 //! ```text
-//! cargo run --release --example bench_async            # 20000 turns each
+//! cargo run --release --example bench_async            # 20000 moves each
 //! cargo run --release --example bench_async -- 50000
 //! ```
 
@@ -45,24 +46,34 @@ impl Mode {
     }
 }
 
-fn bump(seg: &Segment, h: Handle, t: &mut shmheap::Turn<'_>) -> R {
-    let _ = seg;
-    *t.list_mut(h)?.int_mut(0)? += 1;
-    Ok(())
+/// One turn: if the count (item 0 of `h`) says it is this process's move
+/// (its parity is `me`), make it (`+= 1`) and return true; otherwise
+/// count a turn that found nothing to do (item 2) and return false.
+fn step(me: i64, h: Handle, t: &mut shmheap::Turn<'_>) -> R<bool> {
+    let mut l = t.list_mut(h)?;
+    let c = l.int_mut(0)?;
+    if *c % 2 == me {
+        *c += 1;
+        return Ok(true);
+    }
+    *l.int_mut(2 + me as usize)? += 1;
+    Ok(false)
 }
 
-/// Waits until both processes arrived (item 1 of `h` is 2), then takes
-/// `n` turns in `mode`; returns the time the `n` turns took.
-fn run(seg: &Segment, h: Handle, n: u64, mode: Mode) -> R<Duration> {
-    *seg.turn()?.list_mut(h)?.int_mut(1)? += 1;
-    while seg.turn()?.get(h)?.as_list()?.get(1)?.as_int()? < 2 {
-        std::thread::yield_now();
-    }
-    let t0 = Instant::now();
+/// Makes `n` moves in `mode`, alternating with the other process (which
+/// moves on the other parity): every move is one hand-off of the turn to
+/// this process and back. Returns the time from this process's first move
+/// to its last.
+fn run(seg: &Segment, h: Handle, n: u64, mode: Mode, me: i64) -> R<Duration> {
+    let mut t0 = None;
+    let mut moves = 0;
     match mode {
         Mode::Blocking => {
-            for _ in 0..n {
-                bump(seg, h, &mut seg.turn()?)?;
+            while moves < n {
+                if step(me, h, &mut seg.turn()?)? {
+                    t0.get_or_insert_with(Instant::now);
+                    moves += 1;
+                }
             }
         }
         Mode::Tokio => {
@@ -70,28 +81,35 @@ fn run(seg: &Segment, h: Handle, n: u64, mode: Mode) -> R<Duration> {
                 .enable_all()
                 .build()?;
             rt.block_on(async {
-                for _ in 0..n {
-                    bump(seg, h, &mut seg.turn_async().await?)?;
+                while moves < n {
+                    if step(me, h, &mut seg.turn_async().await?)? {
+                        t0.get_or_insert_with(Instant::now);
+                        moves += 1;
+                    }
                 }
                 Ok::<_, Box<dyn std::error::Error>>(())
             })?;
         }
         Mode::Futures => futures::executor::block_on(async {
-            for _ in 0..n {
-                bump(seg, h, &mut seg.turn_async().await?)?;
+            while moves < n {
+                if step(me, h, &mut seg.turn_async().await?)? {
+                    t0.get_or_insert_with(Instant::now);
+                    moves += 1;
+                }
             }
             Ok::<_, Box<dyn std::error::Error>>(())
         })?,
     }
-    Ok(t0.elapsed())
+    Ok(t0.map_or(Duration::ZERO, |t| t.elapsed()))
 }
 
-fn pair(n: u64, mine: Mode, peer: Mode) -> R<f64> {
+/// Round trips per second, and turns that found nothing to do per move.
+fn pair(n: u64, mine: Mode, peer: Mode) -> R<(f64, f64)> {
     let name = format!("shmheap-bench-async-{}", std::process::id());
     let seg = Segment::create(&name, 1 << 20)?;
     let h = {
         let mut t = seg.turn()?;
-        let h = t.put_message(&value!([0, 0]))?;
+        let h = t.put_message(&value!([0, 0, 0, 0]))?;
         t.take_message()?;
         h
     };
@@ -107,18 +125,20 @@ fn pair(n: u64, mine: Mode, peer: Mode) -> R<f64> {
         ])
         .stdin(Stdio::null())
         .spawn()?;
-    let took = run(&seg, h, n, mine)?;
+    let took = run(&seg, h, n, mine, 0)?;
     let status = child.wait()?;
     if !status.success() {
         return Err(format!("peer failed: {status}").into());
     }
-    let total = seg.turn()?.get(h)?.as_list()?.get(0)?.as_int()?;
+    let t = seg.turn()?;
+    let l = t.get(h)?.as_list()?;
+    let (total, idle) = (l.get(0)?.as_int()?, l.get(2)?.as_int()? + l.get(3)?.as_int()?);
+    eprintln!("idle turns: this process {}, the peer {}", l.get(2)?.as_int()?, l.get(3)?.as_int()?);
     if total as u64 != 2 * n {
         return Err(format!("count {total}, expected {}", 2 * n).into());
     }
-    // Our n turns interleaved with the peer's n: 2n hand-offs in `took`
-    // (the peer may finish its last turns a little later or earlier).
-    Ok(n as f64 / took.as_secs_f64())
+    // A round trip is one move of ours and one of the peer's.
+    Ok((n as f64 / took.as_secs_f64(), idle as f64 / (2 * n) as f64))
 }
 
 fn main() -> R {
@@ -126,22 +146,24 @@ fn main() -> R {
     if args.get(1).map(String::as_str) == Some("peer") {
         let seg = Segment::attach(&args[2])?;
         let h = Handle::from_raw(args[3].parse()?, args[4].parse()?);
-        run(&seg, h, args[5].parse()?, Mode::parse(&args[6])?)?;
+        run(&seg, h, args[5].parse()?, Mode::parse(&args[6])?, 1)?;
         return Ok(());
     }
     let n: u64 = args.get(1).map_or(Ok(20_000), |s| s.parse())?;
-    println!("{n} turns per process, strict alternation between two processes");
-    println!("| pair (this process / peer) | round trips/s | µs per round trip | vs blocking |");
-    println!("|---|---:|---:|---:|");
-    let base = pair(n, Mode::Blocking, Mode::Blocking)?;
-    let row = |what: &str, rate: f64| {
+    println!("{n} moves per process, alternating between two processes");
+    println!(
+        "| pair (this process / peer) | round trips/s | µs per round trip | idle turns per move | vs blocking |"
+    );
+    println!("|---|---:|---:|---:|---:|");
+    let (base, share) = pair(n, Mode::Blocking, Mode::Blocking)?;
+    let row = |what: &str, (rate, share): (f64, f64)| {
         println!(
-            "| {what} | {rate:.0} | {:.2} | {:.2}x |",
+            "| {what} | {rate:.0} | {:.2} | {share:.2} | {:.2}x |",
             1e6 / rate,
             rate / base
         );
     };
-    row("blocking / blocking (baseline)", base);
+    row("blocking / blocking (baseline)", (base, share));
     for (a, b) in [
         (Mode::Tokio, Mode::Tokio),
         (Mode::Futures, Mode::Futures),
