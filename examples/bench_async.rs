@@ -4,7 +4,9 @@
 //! parity: each takes turns until it is its move, makes it (`+= 1`) and
 //! hands the turn on. A round trip is one move of each, so two hand-offs
 //! of the turn between the processes (a turn that finds it is not its move
-//! is counted as idle). The pairs: both blocking (`Segment::turn`, the baseline),
+//! is counted as idle, and yields the CPU before it waits again: on a
+//! machine with few cores, a process busy with idle turns would otherwise
+//! keep the other one off the CPU). The pairs: both blocking (`Segment::turn`, the baseline),
 //! both async (`turn_async` on a tokio current-thread runtime, and on
 //! `futures::executor::block_on`), and one of each. The peer is this
 //! example run again.
@@ -73,6 +75,8 @@ fn run(seg: &Segment, h: Handle, n: u64, mode: Mode, me: i64) -> R<Duration> {
                 if step(me, h, &mut seg.turn()?)? {
                     t0.get_or_insert_with(Instant::now);
                     moves += 1;
+                } else {
+                    std::thread::yield_now();
                 }
             }
         }
@@ -85,6 +89,8 @@ fn run(seg: &Segment, h: Handle, n: u64, mode: Mode, me: i64) -> R<Duration> {
                     if step(me, h, &mut seg.turn_async().await?)? {
                         t0.get_or_insert_with(Instant::now);
                         moves += 1;
+                    } else {
+                        std::thread::yield_now();
                     }
                 }
                 Ok::<_, Box<dyn std::error::Error>>(())
@@ -95,6 +101,8 @@ fn run(seg: &Segment, h: Handle, n: u64, mode: Mode, me: i64) -> R<Duration> {
                 if step(me, h, &mut seg.turn_async().await?)? {
                     t0.get_or_insert_with(Instant::now);
                     moves += 1;
+                } else {
+                    std::thread::yield_now();
                 }
             }
             Ok::<_, Box<dyn std::error::Error>>(())
@@ -132,8 +140,10 @@ fn pair(n: u64, mine: Mode, peer: Mode) -> R<(f64, f64)> {
     }
     let t = seg.turn()?;
     let l = t.get(h)?.as_list()?;
-    let (total, idle) = (l.get(0)?.as_int()?, l.get(2)?.as_int()? + l.get(3)?.as_int()?);
-    eprintln!("idle turns: this process {}, the peer {}", l.get(2)?.as_int()?, l.get(3)?.as_int()?);
+    let (total, idle) = (
+        l.get(0)?.as_int()?,
+        l.get(2)?.as_int()? + l.get(3)?.as_int()?,
+    );
     if total as u64 != 2 * n {
         return Err(format!("count {total}, expected {}", 2 * n).into());
     }

@@ -590,3 +590,72 @@ fn tasks_of_one_process_are_served_fifo_and_a_blocking_wait_is_turn_held() {
     // And the thread can wait again once it let go.
     drop(seg.turn().unwrap());
 }
+
+/// An async waiter and a blocking one (two attachments, as two processes
+/// would have) that both want the turn all the time alternate strictly:
+/// whoever finds the other waiting when its turn ends is followed by it.
+/// (Run again if the two never overlapped, which a loaded machine can do.)
+#[test]
+fn async_and_blocking_waiters_alternate() {
+    let _w = Watchdog::test("alternate");
+    for _attempt in 0..5 {
+        let name = unique_name("alternate");
+        let a = Segment::create(&name, 1 << 20).unwrap();
+        let b = Segment::attach(&name).unwrap();
+        let h = {
+            let mut t = a.turn().unwrap();
+            let h = t.put_message(&value!([])).unwrap();
+            t.take_message().unwrap();
+            h
+        };
+        let push = |t: &mut Turn<'_>, id: i64| {
+            let waiting = t.waiters();
+            t.list_mut(h)
+                .unwrap()
+                .push(id * 10 + (waiting > 0) as i64)
+                .unwrap();
+        };
+        let start = std::sync::Barrier::new(2);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                start.wait();
+                for _ in 0..5000 {
+                    push(&mut a.turn().unwrap(), 1);
+                }
+            });
+            s.spawn(|| {
+                start.wait();
+                futures::executor::block_on(async {
+                    for _ in 0..5000 {
+                        push(&mut b.turn_async().await.unwrap(), 2);
+                    }
+                })
+            });
+        });
+        let t = a.turn().unwrap();
+        let v: Vec<i64> = t
+            .get(h)
+            .unwrap()
+            .as_list()
+            .unwrap()
+            .iter()
+            .map(|x| x.unwrap().as_int().unwrap())
+            .collect();
+        assert_eq!(v.len(), 10000);
+        for w in v.windows(2) {
+            if w[0] % 10 == 1 {
+                assert_ne!(
+                    w[0] / 10,
+                    w[1] / 10,
+                    "a waiter took two turns while the other waited"
+                );
+            }
+        }
+        let contended = v.iter().filter(|x| *x % 10 == 1).count();
+        if contended > 100 {
+            return;
+        }
+        eprintln!("only {contended} contended turns: again");
+    }
+    panic!("the async and the blocking waiter never overlapped");
+}
