@@ -55,7 +55,7 @@ async fn producer(n: i64) -> R {
         loop {
             tokio::time::sleep(Duration::from_millis(25)).await;
             beats += 1;
-            if beats % 2 == 0 {
+            if beats.is_multiple_of(2) {
                 println!("[{:>4} ms] heartbeat: {beats} beats", ms());
             }
         }
@@ -98,8 +98,7 @@ async fn producer(n: i64) -> R {
     monitor.abort();
     let consumed = {
         let mut t = seg.turn_async().await?;
-        let c = *t.root()?.int_mut(&"consumed".into())?;
-        c
+        *t.root()?.int_mut(&"consumed".into())?
     };
     println!(
         "[{:>4} ms] producer: consumer exited ({status}); it consumed {consumed} of {n} messages",

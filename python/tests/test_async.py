@@ -309,3 +309,38 @@ def test_bad_timeout_is_a_value_error(seg):
         seg.turn_async(timeout=-1)
     with pytest.raises(ValueError):
         seg.turn_async(timeout=float("nan"))
+
+
+def test_cengal_async_wait_my_turn(names, procs):
+    from test_cengal import cengal_holder
+
+    from shmheap.cengal import OperationTimedOutError, SharedMemory, async_wait_my_turn
+
+    name = names("cga")
+    ctx = mp.get_context("fork")
+    ready, done = ctx.Event(), ctx.Event()
+    with SharedMemory(name, True, SEG_SIZE) as sm:
+        p = procs.start(cengal_holder, name, ready, done)
+        assert ready.wait(10)
+
+        async def main():
+            with pytest.raises(OperationTimedOutError):
+                async with async_wait_my_turn(sm, time_limit=0.2):
+                    pytest.fail("entered a turn held elsewhere")
+            assert not sm.is_in_line()
+            assert await sm.async_wait_my_turn(time_limit=0.2) is False
+            done.set()
+            assert await sm.async_wait_for_messages(time_limit=10)
+            async with async_wait_my_turn(sm):
+                assert sm.is_in_line()
+                assert sm.take_message() == "from holder"
+                sm.put_message("from async")
+            assert not sm.is_in_line()
+            assert await sm.async_wait_my_turn(time_limit=10) is True
+            try:
+                assert sm.read_message() == "from async"
+            finally:
+                sm.release()
+
+        run(main())
+        procs.join(p)
