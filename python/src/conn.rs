@@ -74,8 +74,9 @@ impl Where {
 }
 
 /// Lets one thread of this process at a time hold or wait for the core
-/// turn (the core serialises a process's threads with a mutex that cannot
-/// time out; this gate can, and is checked for signals while waiting).
+/// turn with a blocking wait, checked for signals while waiting. (The
+/// core's own process-local FIFO lock, which async waits queue in, can time
+/// out too; this gate predates it and keeps the blocking path as it was.)
 #[derive(Default)]
 struct Gate {
     busy: Mutex<bool>,
