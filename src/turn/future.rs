@@ -84,14 +84,13 @@ impl Segment {
     /// ```
     /// # fn main() -> Result<(), shmheap::Error> {
     /// let seg = shmheap::Segment::options().size(1 << 20).create_in_memory()?;
-    /// # #[cfg(not(miri))] {
-    /// let fut = async {
+    /// // Any executor: here `futures::executor::block_on`.
+    /// futures::executor::block_on(async {
     ///     let mut turn = seg.turn_async().await?;
     ///     turn.put_message(&shmheap::value!("hello"))?;
     ///     Ok::<_, shmheap::Error>(())
-    /// };
-    /// # let _ = fut;
-    /// # }
+    /// })?;
+    /// assert!(seg.try_turn()?.expect("handed on").has_messages()?);
     /// # Ok(()) }
     /// ```
     pub fn turn_async(&self) -> TurnFuture<'_> {
