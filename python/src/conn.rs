@@ -37,15 +37,12 @@ self_cell::self_cell!(
 /// A held turn that may move between threads inside the `Conn` mutex.
 pub(crate) struct SendTurn(pub(crate) HeldTurn);
 
-// SAFETY: a `Turn` is `!Send` only because it holds the guard of the core
-// segment's process-local `std::sync::Mutex`. The binding uses the turn
-// only from the thread that took it (`Conn::with` checks the owner on every
-// access, and `release` refuses other threads), so it is dropped on another
-// thread only when Python destroys the last reference to a segment whose
-// turn is still held from a thread that is gone; on Linux (the only
-// platform shmheap supports) std's mutex is a futex word with no owning
-// thread, for which unlocking from another thread is sound.
-unsafe impl Send for SendTurn {}
+// `Send` without help: the core's `Turn` and `TurnFuture` are `Send` (the
+// process-local lock's guard may be released on any thread).
+const _: () = {
+    const fn send<T: Send>() {}
+    send::<SendTurn>();
+};
 
 /// How to attach again (in a forked child, or when unpickled elsewhere).
 #[derive(Clone, Debug, PartialEq)]
