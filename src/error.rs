@@ -122,6 +122,13 @@ pub enum Error {
     },
     /// The turn did not come within the timeout; the turn was not entered.
     Timeout,
+    /// A blocking wait for the turn ([`crate::Segment::turn`] and friends,
+    /// [`crate::Segment::recover`]) was called on the thread that took this
+    /// process's current turn of the segment and still holds it (directly,
+    /// or through an async task it runs): that wait could never end.
+    /// Release the turn first (an async task awaits
+    /// [`crate::Segment::turn_async`] instead, which queues).
+    TurnHeld,
     /// A process died while holding the turn.
     PeerDied {
         /// Its process id.
@@ -208,6 +215,10 @@ impl fmt::Display for Error {
                 write!(f, "value nests deeper than {limit} levels")
             }
             Error::Timeout => write!(f, "timed out waiting for the turn"),
+            Error::TurnHeld => write!(
+                f,
+                "this thread holds the segment's turn already: a blocking wait here would never end"
+            ),
             Error::PeerDied { pid } => write!(f, "process {pid} died while holding the turn"),
             Error::InvalidArray { what } => write!(f, "invalid array: {what}"),
             Error::InvalidObject { what } => write!(f, "invalid object: {what}"),

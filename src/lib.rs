@@ -17,6 +17,36 @@
 //! # Ok(()) }
 //! ```
 //!
+//! # Async turns
+//!
+//! [`Segment::turn_async`] (and [`Segment::turn_async_timeout`]) is the same
+//! wait as [`Segment::turn`] as a future ([`TurnFuture`]), for any executor
+//! (tokio, smol, `futures::executor`): the crate depends on no runtime,
+//! only on `std::task`. It resolves to the same [`Turn`], which is `Send`,
+//! so it may be held across `.await`s of a multi-threaded runtime:
+//!
+//! ```no_run
+//! # async fn f(seg: &shmheap::Segment) -> Result<(), shmheap::Error> {
+//! let mut turn = seg.turn_async().await?;
+//! turn.put_message(&shmheap::value!(["hello", 1]))?;
+//! # Ok(()) }
+//! ```
+//!
+//! - Waiting burns no CPU: one thread per [`Segment`] (started by the first
+//!   async wait) spins briefly, then sleeps on the turn futex and wakes the
+//!   waiting task; it checks that the holder lives every
+//!   [`ASYNC_LIVENESS_PERIOD`] (a dead holder gives [`Error::PeerDied`], or a
+//!   recovery with `auto_recover`).
+//! - Dropping the future before it resolves never enters the turn, never
+//!   blocks the other waiters and leaves no registration behind (the
+//!   abandon protocol of [`Segment::turn_timeout`]).
+//! - The waits of one process's threads and tasks are served first come,
+//!   first served (a process-local FIFO lock in front of the ticket): tasks
+//!   never deadlock each other. A *blocking* wait on the thread that holds
+//!   the process's turn is [`Error::TurnHeld`], not a hang; a task that
+//!   awaits a second turn while it holds one waits for itself (give such a
+//!   wait a timeout).
+//!
 //! Layers (each uses only the ones before it): `os` (system calls),
 //! `segment` (mapping, header, bounds-checked memory), `turn` (the fair
 //! N-process turn), `alloc` (the in-segment allocator), `format` (the archived
@@ -56,7 +86,7 @@ pub use scalar::{
     TimeDelta, UtcOffset,
 };
 pub use segment::{Handle, ProcessInfo, Segment, SegmentOptions, Status, TurnState, TurnStatus};
-pub use turn::Turn;
+pub use turn::{ASYNC_LIVENESS_PERIOD, Turn, TurnFuture};
 #[cfg(feature = "serde")]
 pub use typed::serde::{from_owned_value, from_value, to_value};
 pub use typed::{Snapshot, SnapshotWriter, fingerprint, register_type};

@@ -111,8 +111,20 @@ impl Segment {
     /// alive (another survivor may be recovering right now; wait for the
     /// turn as usual). Several survivors may call this at once: one wins.
     /// A recovery interrupted by its own death is redone by the next.
+    ///
+    /// It waits for this process's other turns (the local queue) first:
+    /// on the thread that holds this process's turn it gives
+    /// [`Error::TurnHeld`].
     pub fn recover(&self) -> Result<Option<Recovery>, Error> {
-        let guard = self.local.lock().unwrap_or_else(|p| p.into_inner());
+        let guard = self.local.lock(None)?;
+        self.recover_locked(guard)
+    }
+
+    /// [`Segment::recover`] by the holder of the local lock.
+    pub(crate) fn recover_locked(
+        &self,
+        guard: crate::turn::local::LocalGuard<'_, crate::segment::Local>,
+    ) -> Result<Option<Recovery>, Error> {
         let Some((turn, pid)) = self.take_over(guard) else {
             return Ok(None);
         };

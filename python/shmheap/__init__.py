@@ -19,6 +19,7 @@ from __future__ import annotations
 import collections.abc as _abc
 import os as _os
 
+from ._aio import AsyncTurn
 from ._errors import (
     ClassNotFound,
     Corrupt,
@@ -42,10 +43,14 @@ from ._native import (
     _after_fork_in_child,
     to_python,
 )
+from ._native import (
+    _TurnWaiter as _TurnWaiter,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AsyncTurn",
     "ClassNotFound",
     "Corrupt",
     "Error",

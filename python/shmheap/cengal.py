@@ -41,6 +41,7 @@ waiting sleeps on a futex instead of spinning, with the GIL released.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from typing import TYPE_CHECKING, Any
@@ -63,6 +64,7 @@ if TYPE_CHECKING:
     from typing import Self
 
 __all__ = [
+    "AsyncWaitMyTurn",
     "GetInLine",
     "IBytearray",
     "IList",
@@ -73,6 +75,7 @@ __all__ = [
     "SharedMemory",
     "SharedMemoryError",
     "WaitMyTurn",
+    "async_wait_my_turn",
     "get_in_line",
     "to_python",
     "wait_my_turn",
@@ -323,6 +326,20 @@ class SharedMemory:
             return False
         return True
 
+    async def async_wait_my_turn(self, time_limit: float | None = None) -> bool:
+        """``wait_my_turn`` for asyncio: awaits the turn without blocking the
+        event loop (the other tasks keep running) and keeps it until
+        ``release()``. True once held; False if ``time_limit`` seconds ran out.
+        The turn is held by the event loop's thread, so every task of that
+        loop sees it as held (as every function of a thread does)."""
+        if self.current_turn is not None:
+            return True
+        try:
+            self._local.turn = await self.segment.turn_async(timeout=time_limit)
+        except Timeout:
+            return False
+        return True
+
     def release(self) -> None:
         """Hand the turn on (no-op if this thread does not hold it)."""
         t = getattr(self._local, "turn", None)
@@ -398,6 +415,22 @@ class SharedMemory:
             if deadline is not None and time.monotonic() >= deadline:
                 return False
             _nap(periodic_sleep_time)
+
+    async def async_wait_for_messages(
+        self, time_limit: float | None = None, periodic_sleep_time: float | None = _DEFAULT_SLEEP
+    ) -> bool:
+        """``wait_for_messages`` for asyncio: the turns are awaited and the
+        pauses between looks are ``asyncio.sleep``, so the loop keeps running.
+        True once the queue has a message; False if ``time_limit`` ran out."""
+        deadline = _deadline(time_limit)
+        while True:
+            self._no_wait_in_turn("async_wait_for_messages()")
+            async with self.segment.turn_async(timeout=_remaining(deadline)) as t:
+                if t.has_messages():
+                    return True
+            if deadline is not None and time.monotonic() >= deadline:
+                return False
+            await asyncio.sleep(periodic_sleep_time or 0)
 
     def destroy_obj(self, obj: Any) -> None:
         """Free a shared object (a taken message, ...): ``Turn.free``."""
@@ -480,6 +513,30 @@ class WaitMyTurn:
 
 
 wait_my_turn = WaitMyTurn
+
+
+class AsyncWaitMyTurn(WaitMyTurn):
+    """``async with async_wait_my_turn(sm):`` holds the turn for the block,
+    awaited on asyncio (``SharedMemory.async_wait_my_turn``); otherwise as
+    ``wait_my_turn``: a turn already held is kept, ``time_limit`` raises
+    ``OperationTimedOutError``. Cancelling the awaiting task never enters the
+    turn and never blocks the other processes."""
+
+    __slots__ = ()
+
+    async def __aenter__(self) -> SharedMemory:
+        sm = self.shared_memory
+        self.is_in_line = sm.is_in_line()
+        if not self.is_in_line and not await sm.async_wait_my_turn(self.time_limit):
+            raise Timeout(f"no turn of {sm.name!r} within {self.time_limit} s")
+        return sm
+
+    async def __aexit__(self, *exc: object) -> None:
+        if not self.is_in_line:
+            self.shared_memory.release()
+
+
+async_wait_my_turn = AsyncWaitMyTurn
 
 
 class GetInLine:

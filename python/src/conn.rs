@@ -15,31 +15,34 @@ use std::sync::{Arc, Condvar, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use pyo3::prelude::*;
-use shmheap::{Error, Segment, SegmentOptions, Turn};
+use shmheap::{Error, Segment, SegmentOptions, Turn, TurnFuture};
 
 use crate::errors::{Core, exc, not_in_turn, to_py};
 
+/// A turn, or an async wait for one (which becomes the turn in place).
+pub(crate) enum Stage<'a> {
+    Waiting(TurnFuture<'a>),
+    Held(Turn<'a>),
+}
+
 self_cell::self_cell!(
-    /// A turn together with the segment it borrows.
-    struct HeldTurn {
+    /// A turn (or a wait for one) together with the segment it borrows.
+    pub(crate) struct HeldTurn {
         owner: Arc<Segment>,
         #[covariant]
-        dependent: Turn,
+        dependent: Stage,
     }
 );
 
 /// A held turn that may move between threads inside the `Conn` mutex.
-struct SendTurn(HeldTurn);
+pub(crate) struct SendTurn(pub(crate) HeldTurn);
 
-// SAFETY: a `Turn` is `!Send` only because it holds the guard of the core
-// segment's process-local `std::sync::Mutex`. The binding uses the turn
-// only from the thread that took it (`Conn::with` checks the owner on every
-// access, and `release` refuses other threads), so it is dropped on another
-// thread only when Python destroys the last reference to a segment whose
-// turn is still held from a thread that is gone; on Linux (the only
-// platform shmheap supports) std's mutex is a futex word with no owning
-// thread, for which unlocking from another thread is sound.
-unsafe impl Send for SendTurn {}
+// `Send` without help: the core's `Turn` and `TurnFuture` are `Send` (the
+// process-local lock's guard may be released on any thread).
+const _: () = {
+    const fn send<T: Send>() {}
+    send::<SendTurn>();
+};
 
 /// How to attach again (in a forked child, or when unpickled elsewhere).
 #[derive(Clone, Debug, PartialEq)]
@@ -68,8 +71,9 @@ impl Where {
 }
 
 /// Lets one thread of this process at a time hold or wait for the core
-/// turn (the core serialises a process's threads with a mutex that cannot
-/// time out; this gate can, and is checked for signals while waiting).
+/// turn with a blocking wait, checked for signals while waiting. (The
+/// core's own process-local FIFO lock, which async waits queue in, can time
+/// out too; this gate predates it and keeps the blocking path as it was.)
 #[derive(Default)]
 struct Gate {
     busy: Mutex<bool>,
@@ -275,7 +279,10 @@ impl Conn {
         let Some(mut turn) = st.turn.take() else {
             return Err(not_in_turn(py, "no turn is held"));
         };
-        let r = turn.0.with_dependent_mut(|_, t| f(t, st));
+        let r = turn.0.with_dependent_mut(|_, t| match t {
+            Stage::Held(t) => f(t, st),
+            Stage::Waiting(_) => Err(not_in_turn(py, "no turn is held")),
+        });
         st.turn = Some(turn);
         r
     }
@@ -371,15 +378,22 @@ impl Conn {
         // 2. The core turn, in slices so that signals are seen.
         let held = loop {
             let r = if try_only {
-                HeldTurn::try_new(seg.clone(), |s| s.try_turn()?.ok_or(Error::Timeout))
+                HeldTurn::try_new(seg.clone(), |s| {
+                    s.try_turn()?.ok_or(Error::Timeout).map(Stage::Held)
+                })
             } else {
                 // Uncontended: take it without letting go of the interpreter.
-                match HeldTurn::try_new(seg.clone(), |s| s.try_turn()?.ok_or(Error::Timeout)) {
+                match HeldTurn::try_new(seg.clone(), |s| {
+                    s.try_turn()?.ok_or(Error::Timeout).map(Stage::Held)
+                }) {
                     Ok(t) => Ok(t),
                     Err(Error::Timeout) => {
                         let wait = remaining(deadline).map_or(SLICE, |r| r.min(SLICE));
                         py.detach(|| {
-                            HeldTurn::try_new(seg.clone(), |s| s.turn_timeout(wait)).map(SendTurn)
+                            HeldTurn::try_new(seg.clone(), |s| {
+                                s.turn_timeout(wait).map(Stage::Held)
+                            })
+                            .map(SendTurn)
                         })
                         .map(|t| t.0)
                     }
@@ -404,11 +418,40 @@ impl Conn {
                 }
             }
         };
+        self.install(py, SendTurn(held)).map(Some)
+    }
+
+    /// Makes `held` (a turn just obtained) this process's turn, held by
+    /// the calling thread; returns its id.
+    pub(crate) fn install(&self, py: Python<'_>, held: SendTurn) -> PyResult<u64> {
         let mut st = self.state(py)?;
-        st.turn = Some(SendTurn(held));
+        st.turn = Some(held);
         st.owner = thread_mark();
         st.turn_id += 1;
-        Ok(Some(st.turn_id))
+        Ok(st.turn_id)
+    }
+
+    /// An async wait for the turn (`timeout` in seconds, as `acquire`'s),
+    /// to be polled by `aio::TurnWaiter`. It queues with every other wait
+    /// of this process in the core's FIFO lock (not in the gate, which only
+    /// blocking waits pass).
+    pub(crate) fn wait_async(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<SendTurn> {
+        let timeout = match timeout {
+            Some(t) if !(t >= 0.0 && t.is_finite()) => {
+                return Err(pyo3::exceptions::PyValueError::new_err(
+                    "timeout must be a non-negative number of seconds",
+                ));
+            }
+            Some(t) => Some(Duration::from_secs_f64(t)),
+            None => None,
+        };
+        let seg = self.segment(py)?;
+        Ok(SendTurn(HeldTurn::new(seg, |s| {
+            Stage::Waiting(match timeout {
+                Some(d) => s.turn_async_timeout(d),
+                None => s.turn_async(),
+            })
+        })))
     }
 
     /// Hands the turn `id` on (a no-op if that turn has ended already).

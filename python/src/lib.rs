@@ -7,6 +7,7 @@
 //! shared type. The Python package (`python/shmheap/`) adds the exception
 //! classes, the ABC registrations and `shmheap.cengal`.
 
+mod aio;
 mod array;
 mod bytearray;
 mod conn;
@@ -28,6 +29,7 @@ use pyo3::prelude::*;
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<segment::PySegment>()?;
     m.add_class::<segment::PyTurn>()?;
+    m.add_class::<aio::TurnWaiter>()?;
     m.add_class::<list::SharedList>()?;
     m.add_class::<list::SharedListIter>()?;
     m.add_class::<dict::SharedDict>()?;

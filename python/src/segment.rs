@@ -8,6 +8,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
 use shmheap::{Error, Handle, Recovery, Report, Segment, SegmentOptions, Stats, Turn, ValueRef};
 
+use crate::aio::TurnWaiter;
 use crate::conn::{Conn, Reopen, State, Where};
 use crate::convert::{from_py, to_py, value_to_py};
 use crate::errors::{Core, exc, not_in_turn};
@@ -264,6 +265,36 @@ impl PySegment {
         Ok(t)
     }
 
+    /// Waits for this process's turn without blocking the event loop:
+    /// `async with seg.turn_async() as t:` (or `t = await
+    /// seg.turn_async()`, then `t.release()`), on asyncio. `Timeout` after
+    /// `timeout` seconds. Cancelling the awaiting task (`wait_for`, a
+    /// `TaskGroup`) never enters the turn and never blocks the others. The
+    /// turn is held by the event loop's thread.
+    #[pyo3(signature = (timeout = None))]
+    fn turn_async<'py>(
+        slf: &Bound<'py, Self>,
+        timeout: Option<f64>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let py = slf.py();
+        if timeout.is_some_and(|t| !(t >= 0.0 && t.is_finite())) {
+            return Err(pyo3::exceptions::PyValueError::new_err(
+                "timeout must be a non-negative number of seconds",
+            ));
+        }
+        py.import("shmheap._aio")?
+            .getattr("AsyncTurn")?
+            .call1((slf, timeout))
+    }
+
+    /// The core of `turn_async`: a wait to poll (see `shmheap._aio`).
+    #[pyo3(signature = (timeout = None))]
+    fn _turn_waiter(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<TurnWaiter> {
+        let conn = self.conn(py)?;
+        let wait = conn.wait_async(py, timeout)?;
+        Ok(TurnWaiter::new(conn.clone(), wait))
+    }
+
     /// The turn if it is free and nobody waits, else None (never blocks).
     fn try_turn(&self, py: Python<'_>) -> PyResult<Option<PyTurn>> {
         Ok(self
@@ -413,6 +444,10 @@ fn message(py: Python<'_>, conn: &Arc<Conn>, t: &Turn<'_>, h: Handle) -> PyResul
 }
 
 impl PyTurn {
+    pub(crate) fn new(conn: Arc<Conn>, id: u64) -> PyTurn {
+        PyTurn { conn, id }
+    }
+
     #[inline]
     fn with<R>(
         &self,

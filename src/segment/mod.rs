@@ -177,14 +177,21 @@ enum Backing {
 /// [`Segment::attach`]; touch its data only through a [`crate::Turn`].
 pub struct Segment {
     pub(crate) mem: Mem,
+    /// The thread that sleeps on the turn futex for async waiters (it
+    /// keeps a reference to `region`, so the mapping outlives it).
+    pub(crate) waiter: crate::turn::waiter::Waiter,
     // Keeps the memory behind `mem` alive; dropped last.
-    region: Region,
+    /// Shared with the async waiter thread, which may end a little after
+    /// the `Segment` (it is never joined: its wakers may need a lock, such
+    /// as Python's GIL, that the dropping thread holds).
+    pub(crate) region: std::sync::Arc<Region>,
     backing: Backing,
     pub(crate) proc_slot: usize,
     pub(crate) pid: u32,
-    /// Serialises the turns of this process's threads: a process holds at
-    /// most one ticket per `Segment`, so the ticket ring never overflows.
-    pub(crate) local: Mutex<Local>,
+    /// Serialises the turns of this process's threads and tasks (FIFO): a
+    /// process holds at most one ticket per `Segment`, so the ticket ring
+    /// never overflows.
+    pub(crate) local: crate::turn::local::LocalLock<Local>,
     /// Recover instead of returning `PeerDied` (see
     /// [`SegmentOptions::auto_recover`]).
     pub(crate) auto_recover: bool,
@@ -333,11 +340,12 @@ impl Segment {
         let mem = unsafe { Mem::new(region.as_ptr(), region.len()) };
         Segment {
             mem,
-            region,
+            region: std::sync::Arc::new(region),
             backing,
             proc_slot: usize::MAX,
             pid: os::current_pid(),
-            local: Mutex::new(Local::default()),
+            local: Default::default(),
+            waiter: Default::default(),
             auto_recover: false,
             last_recovery: Mutex::new(None),
             checked: Mutex::new(Default::default()),
@@ -568,6 +576,13 @@ impl Segment {
     pub(crate) fn proc_record(&self, i: usize) -> &header::ProcRecord {
         assert!(i < header::MAX_PROCS, "process record {i} out of range");
         header_field!(self, procs[i])
+    }
+
+    /// The process-table slots this segment allows, as one slice (for the
+    /// async waiter thread; hot paths use `proc_record`).
+    pub(crate) fn proc_table(&self) -> &[header::ProcRecord] {
+        let max = (*header_field!(self, max_procs) as usize).min(header::MAX_PROCS);
+        &header_field!(self, procs)[..max]
     }
 
     /// The records of the process-table slots this segment allows.

@@ -23,7 +23,6 @@
 //! [`Error::PeerDied`], a dead waiter's ticket is given up on its behalf.
 
 use std::sync::atomic::Ordering::SeqCst;
-use std::sync::{MutexGuard, TryLockError};
 use std::time::{Duration, Instant};
 
 use crate::Error;
@@ -32,6 +31,14 @@ use crate::segment::{
     ABANDONED, AllocState, ENTERED, IDLE, Local, MAX_PROCS, Mem, ProcRecord, QueueState, Segment,
     TurnWords, WAITING,
 };
+
+mod future;
+pub(crate) mod local;
+pub(crate) mod waiter;
+
+pub use future::TurnFuture;
+use local::LocalGuard;
+pub use waiter::ASYNC_LIVENESS_PERIOD;
 
 /// How often a sleeping waiter checks that the turn's owner is alive: a
 /// peer's death is reported within about this time.
@@ -53,12 +60,18 @@ const YIELD_TIME: Duration = Duration::from_millis(1);
 /// to the next waiting process. Every view of shared data borrows the
 /// `Turn`, so the compiler rejects any use of shared data after the turn is
 /// handed on.
+///
+/// A `Turn` is `Send` (it may be held across `.await`s of a multi-threaded
+/// runtime and dropped on another thread) but not `Sync`. A process holds
+/// at most one turn of a segment at a time: its other threads and tasks
+/// queue (FIFO) until this one is dropped, and a blocking wait on the
+/// thread that took it gives [`Error::TurnHeld`].
 pub struct Turn<'seg> {
     pub(crate) seg: &'seg Segment,
     ticket: u32,
     /// The dead holder's record, when this turn was taken over from it.
     takeover: Option<&'seg ProcRecord>,
-    _local: MutexGuard<'seg, Local>,
+    _local: LocalGuard<'seg, Local>,
 }
 
 impl std::fmt::Debug for Turn<'_> {
@@ -77,6 +90,19 @@ fn pack(state: u64, t: u32) -> u64 {
     state << 32 | t as u64
 }
 
+/// Whether a live process claims ticket `s` (the first question of
+/// `check_owner`, asked without changing anything): `false` means that
+/// `check_owner` has something to report or to clean up.
+pub(crate) fn claimed_by_the_living(records: &[ProcRecord], s: u32) -> bool {
+    records.iter().any(|rec| {
+        let v = rec.ticket.load(SeqCst);
+        v as u32 == s && matches!(v >> 32, WAITING | ENTERED) && {
+            let pid = rec.pid.load(SeqCst);
+            pid == 0 || os::pid_alive(pid)
+        }
+    })
+}
+
 impl Segment {
     fn words(&self) -> &TurnWords {
         self.turn_words()
@@ -90,10 +116,8 @@ impl Segment {
 
     /// Takes the turn only if it is free and nobody waits; never blocks.
     pub fn try_turn(&self) -> Result<Option<Turn<'_>>, Error> {
-        let guard = match self.local.try_lock() {
-            Ok(g) => g,
-            Err(TryLockError::Poisoned(p)) => p.into_inner(),
-            Err(TryLockError::WouldBlock) => return Ok(None),
+        let Some(guard) = self.local.try_lock() else {
+            return Ok(None);
         };
         let w = self.words();
         let s = w.now_serving.v.load(SeqCst);
@@ -113,7 +137,7 @@ impl Segment {
         Ok(Some(self.enter(s, guard)))
     }
 
-    fn enter<'a>(&'a self, t: u32, guard: MutexGuard<'a, Local>) -> Turn<'a> {
+    pub(crate) fn enter<'a>(&'a self, t: u32, guard: LocalGuard<'a, Local>) -> Turn<'a> {
         self.record().ticket.store(pack(ENTERED, t), SeqCst);
         Turn {
             seg: self,
@@ -144,12 +168,17 @@ impl Segment {
         }
     }
 
-    pub(crate) fn acquire(&self, deadline: Option<Instant>) -> Result<Turn<'_>, Error> {
-        let mut guard = self.local.lock().unwrap_or_else(|p| p.into_inner());
+    /// The ticket whose owner holds (or may take) the turn now.
+    pub(crate) fn now_serving(&self) -> u32 {
+        self.words().now_serving.v.load(SeqCst)
+    }
+
+    /// Draws this process's ticket (the caller holds the local lock).
+    pub(crate) fn draw_ticket(&self, guard: &mut LocalGuard<'_, Local>) -> u32 {
         let w = self.words();
         // Take back a ticket we gave up, if the turn has not passed it yet
         // (claiming the mark is what decides that, against `pass_on`).
-        let t = match guard.abandoned.take() {
+        match guard.abandoned.take() {
             Some(t) => {
                 // Claim it in the record first, as `take_ticket` does.
                 self.record().ticket.store(pack(WAITING, t), SeqCst);
@@ -163,7 +192,26 @@ impl Segment {
                 }
             }
             None => self.take_ticket(),
-        };
+        }
+    }
+
+    /// Gives ticket `t` up after a failed wait (timeout, dead peer, a
+    /// dropped future); a ticket still pending is kept in the local state
+    /// for the next wait to take back.
+    pub(crate) fn give_up(&self, t: u32, guard: &mut LocalGuard<'_, Local>) {
+        let pending = self.abandon(t);
+        self.record()
+            .ticket
+            .store(pack(if pending { ABANDONED } else { IDLE }, t), SeqCst);
+        if pending {
+            guard.abandoned = Some(t);
+        }
+    }
+
+    pub(crate) fn acquire(&self, deadline: Option<Instant>) -> Result<Turn<'_>, Error> {
+        let mut guard = self.local.lock(deadline)?;
+        let w = self.words();
+        let t = self.draw_ticket(&mut guard);
         // Fast path, reading one word: spin while next in line (the turn
         // comes with the holder's release), yield the core while further
         // back (so that with more processes than cores the holder and the
@@ -199,13 +247,7 @@ impl Segment {
         match r {
             Ok(()) => Ok(self.enter(t, guard)),
             Err(e) => {
-                let pending = self.abandon(t);
-                self.record()
-                    .ticket
-                    .store(pack(if pending { ABANDONED } else { IDLE }, t), SeqCst);
-                if pending {
-                    guard.abandoned = Some(t);
-                }
+                self.give_up(t, &mut guard);
                 Err(e)
             }
         }
@@ -244,7 +286,7 @@ impl Segment {
     /// all are dead, a dead entered one held the turn ([`Error::PeerDied`]);
     /// otherwise the taker died waiting, and its ticket is given up on its
     /// behalf.
-    fn check_owner(&self, s: u32) -> Result<(), Error> {
+    pub(crate) fn check_owner(&self, s: u32) -> Result<(), Error> {
         let mut holder = None;
         let mut dead_waiters = false;
         for rec in self.proc_records() {
@@ -286,7 +328,7 @@ impl Segment {
     /// ours with one compare-exchange, so of several survivors exactly one
     /// wins. Returns the turn (to recover the data with) and the dead pid,
     /// or `None` if the turn's holder is not a dead process.
-    pub(crate) fn take_over<'a>(&'a self, guard: MutexGuard<'a, Local>) -> Option<(Turn<'a>, u32)> {
+    pub(crate) fn take_over<'a>(&'a self, guard: LocalGuard<'a, Local>) -> Option<(Turn<'a>, u32)> {
         let s = self.words().now_serving.v.load(SeqCst);
         for rec in self.proc_records() {
             if rec.ticket.load(SeqCst) != pack(ENTERED, s) {

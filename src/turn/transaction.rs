@@ -36,6 +36,24 @@ impl Segment {
         Ok(t)
     }
 
+    /// [`Segment::transaction`] awaited without blocking the thread (see
+    /// [`Segment::turn_async`]; any executor). Dropping the future before
+    /// it resolves is exactly as safe as dropping `turn_async`'s: the turn
+    /// becomes a transaction with no await point after it is entered.
+    pub async fn transaction_async(&self) -> Result<Turn<'_>, Error> {
+        let mut t = self.turn_async().await?;
+        t.begin_transaction()?;
+        Ok(t)
+    }
+
+    /// [`Segment::transaction_async`] resolving to [`Error::Timeout`] if
+    /// the turn did not come within `timeout`.
+    pub async fn transaction_async_timeout(&self, timeout: Duration) -> Result<Turn<'_>, Error> {
+        let mut t = self.turn_async_timeout(timeout).await?;
+        t.begin_transaction()?;
+        Ok(t)
+    }
+
     /// [`Segment::transaction`] only if the turn is free now (as
     /// [`Segment::try_turn`]); never blocks.
     pub fn try_transaction(&self) -> Result<Option<Turn<'_>>, Error> {
