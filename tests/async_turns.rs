@@ -14,7 +14,9 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use common::{Peer, Watchdog, env, env_u64, hear, poll, say, unique_name};
+use common::{
+    Peer, Watchdog, env, env_handle, env_u64, handle_env, hear, name_env, poll, say, unique_name,
+};
 use shmheap::{Error, Handle, Segment, Turn, value};
 
 const SEC: Duration = Duration::from_secs(1);
@@ -49,21 +51,6 @@ fn yield_now() -> YieldNow {
 fn poll_once<F: Future + Unpin>(f: &mut F) -> Poll<F::Output> {
     let w = futures::task::noop_waker();
     Pin::new(f).poll(&mut Context::from_waker(&w))
-}
-
-fn name_env(name: &str) -> (&'static str, String) {
-    ("SHMHEAP_NAME", name.to_owned())
-}
-
-fn handle_env(h: Handle) -> [(&'static str, String); 2] {
-    [
-        ("SHMHEAP_H_OFF", h.offset().to_string()),
-        ("SHMHEAP_H_GEN", h.generation().to_string()),
-    ]
-}
-
-fn env_handle() -> Handle {
-    Handle::from_raw(env_u64("SHMHEAP_H_OFF"), env_u64("SHMHEAP_H_GEN"))
 }
 
 fn current_thread() -> tokio::runtime::Runtime {

@@ -21,7 +21,8 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use common::{
-    Peer, Rng, ShmFile, Watchdog, env, env_u64, hear, peek, peek_u64, poke, poll, say, unique_name,
+    Peer, Rng, ShmFile, Watchdog, env, env_handle, env_u64, handle_env, hear, name_env, peek,
+    peek_u64, poke, poll, say, unique_name,
 };
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
@@ -88,21 +89,6 @@ fn check_layout(name: &str, turn: &Turn<'_>) {
         turn.message_count() as u64,
         "queue.head/tail offsets"
     );
-}
-
-fn name_env(name: &str) -> (&'static str, String) {
-    ("SHMHEAP_NAME", name.to_owned())
-}
-
-fn handle_env(h: Handle) -> [(&'static str, String); 2] {
-    [
-        ("SHMHEAP_H_OFF", h.offset().to_string()),
-        ("SHMHEAP_H_GEN", h.generation().to_string()),
-    ]
-}
-
-fn env_handle() -> Handle {
-    Handle::from_raw(env_u64("SHMHEAP_H_OFF"), env_u64("SHMHEAP_H_GEN"))
 }
 
 // ---------------------------------------------------------------------------

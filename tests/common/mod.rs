@@ -500,3 +500,21 @@ pub fn digest(v: &impl std::fmt::Debug) -> u64 {
             (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
         })
 }
+
+/// The environment that names a segment to a peer (see [`env`]).
+pub fn name_env(name: &str) -> (&'static str, String) {
+    ("SHMHEAP_NAME", name.to_owned())
+}
+
+/// The environment that hands a peer a handle ([`env_handle`] reads it).
+pub fn handle_env(h: shmheap::Handle) -> [(&'static str, String); 2] {
+    [
+        ("SHMHEAP_H_OFF", h.offset().to_string()),
+        ("SHMHEAP_H_GEN", h.generation().to_string()),
+    ]
+}
+
+/// The handle [`handle_env`] passed to this peer.
+pub fn env_handle() -> shmheap::Handle {
+    shmheap::Handle::from_raw(env_u64("SHMHEAP_H_OFF"), env_u64("SHMHEAP_H_GEN"))
+}
