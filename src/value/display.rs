@@ -23,10 +23,10 @@
 //! conversion of the crate accepts), so printing never overflows the stack.
 //! A view that meets damaged bytes prints `<error: ..>` in their place.
 //!
-//! Printability of non-ASCII characters in strings follows Rust's Unicode
-//! tables (`char::escape_debug`), which match Python's rule (escape the
-//! categories Cc, Cf, Cs, Co, Cn, Zl, Zp and Zs except the space) up to the
-//! Unicode version each was built with.
+//! Printability of non-ASCII characters in strings is Python's rule
+//! (escape the categories Cc, Cf, Cs, Co, Cn, Zl, Zp and Zs except the
+//! space), on the Unicode tables of the `unicode-properties` crate: the two
+//! agree up to the Unicode version each was built with.
 
 use std::fmt::{self, Display, Formatter, Write};
 
@@ -531,17 +531,22 @@ fn str_repr(f: &mut Formatter<'_>, s: &str) -> fmt::Result {
     f.write_char(q)
 }
 
-/// Whether Python prints a non-ASCII `c` as itself in a str's repr: what
-/// Rust's `escape_debug` leaves alone after another character (so that
-/// combining marks, which Python prints, count as printable).
+/// Whether Python prints a non-ASCII `c` as itself in a str's repr
+/// (`str.isprintable`): every character but those of the categories Cc,
+/// Cf, Cs, Co, Cn, Zl, Zp and Zs (the ASCII space is handled before).
 fn printable(c: char) -> bool {
-    let mut buf = [0u8; 8];
-    let s = {
-        buf[0] = b'a';
-        let n = c.encode_utf8(&mut buf[1..]).len();
-        std::str::from_utf8(&buf[..n + 1]).unwrap_or("")
-    };
-    s.escape_debug().nth(1) == Some(c) && s.escape_debug().count() == 2
+    use unicode_properties::{GeneralCategory as G, UnicodeGeneralCategory};
+    !matches!(
+        c.general_category(),
+        G::Control
+            | G::Format
+            | G::Surrogate
+            | G::PrivateUse
+            | G::Unassigned
+            | G::LineSeparator
+            | G::ParagraphSeparator
+            | G::SpaceSeparator
+    )
 }
 
 /// `repr(bytes)`.
