@@ -3,10 +3,10 @@
 
 use super::chunks::{CHUNK_ITEMS, Chunks, locate};
 pub(crate) use super::chunks::{Cursor, TABLE_ENTRIES, Table, capacity, chunk_cap};
-use super::{K_LIST_CHUNK, T_LIST, payload};
+use super::{K_LIST_CHUNK, Slot, T_LIST, payload};
 use crate::Error;
 use crate::alloc::Heap;
-use crate::segment::Offset;
+use crate::segment::{Mem, Offset};
 
 /// Payload bytes of a list header: len, table, nchunks, reserved.
 pub(crate) const LIST_PAYLOAD: u64 = 32;
@@ -231,6 +231,61 @@ impl ListLayout {
     /// Frees the chunks and the table (not the items, nor the header).
     pub(crate) fn free_storage(&self, heap: &Heap) -> Result<(), Error> {
         self.chunks().free_storage(heap)
+    }
+}
+
+impl Table {
+    /// Calls `f(k, run)` for the slots of items `start..start + n` (below
+    /// the capacity), a chunk's run at a time, each run bounds-checked once
+    /// (`k`: the run's first item, counted from `start`).
+    ///
+    /// # Safety
+    /// Nothing may write those slots while `f` runs (the caller holds the
+    /// turn); `mem` is the segment the table was made in.
+    pub(crate) unsafe fn slots(
+        &self,
+        mem: &Mem,
+        start: u64,
+        n: u64,
+        mut f: impl FnMut(u64, &[Slot]) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        let mut done = 0;
+        while done < n {
+            let (p, run) = self.run::<16>(mem, start + done, n - done)?;
+            // SAFETY: `run` checked that the `run` slots at `p` are in
+            // bounds and 16-aligned; any bytes are valid `Slot`s; nothing
+            // writes them (the caller's contract).
+            f(done, unsafe {
+                std::slice::from_raw_parts(p as *const Slot, run as usize)
+            })?;
+            done += run;
+        }
+        Ok(())
+    }
+
+    /// [`Table::slots`], the runs writable.
+    ///
+    /// # Safety
+    /// Nothing else may access those slots while `f` runs (the caller holds
+    /// the turn mutably); `mem` is the segment the table was made in.
+    pub(crate) unsafe fn slots_mut(
+        &self,
+        mem: &Mem,
+        start: u64,
+        n: u64,
+        mut f: impl FnMut(u64, &mut [Slot]) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        let mut done = 0;
+        while done < n {
+            let (p, run) = self.run::<16>(mem, start + done, n - done)?;
+            // SAFETY: as in `slots`, and the access is exclusive (the
+            // caller's contract).
+            f(done, unsafe {
+                std::slice::from_raw_parts_mut(p as *mut Slot, run as usize)
+            })?;
+            done += run;
+        }
+        Ok(())
     }
 }
 

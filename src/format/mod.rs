@@ -178,21 +178,17 @@ pub(crate) fn free_object(heap: &Heap, b: Offset) -> Result<(), Error> {
             T_BYTEARRAY => bytearray::ByteArrayLayout::read(heap, b)?.free_storage(heap)?,
             T_LIST => {
                 let l = list::ListLayout::read(heap, b)?;
-                let table = l.table(heap)?;
-                let mut i = 0;
-                while i < l.len {
-                    // A chunk's run of slots at a time, bounds-checked once;
-                    // a run of scalars (no slot owns an object) is skipped
-                    // after one branch-free pass over its tags.
-                    let (p, n) = table.run::<16>(&m, i, l.len - i)?;
-                    // SAFETY: `run` checked that the `n` slots at `p` are in
-                    // bounds and 16-aligned; any bytes are valid `Slot`s; we
-                    // hold the turn.
-                    let slots = unsafe { std::slice::from_raw_parts(p as *const Slot, n as usize) };
-                    if slots.iter().fold(false, |any, s| any | is_ptr_tag(s.tag)) {
-                        stack.extend(slots.iter().filter_map(Slot::ptr));
-                    }
-                    i += n;
+                // A chunk's run of slots at a time; a run of scalars (no
+                // slot owns an object) is skipped after one branch-free pass
+                // over its tags.
+                // SAFETY: we hold the turn; nothing else writes the slots.
+                unsafe {
+                    l.table(heap)?.slots(&m, 0, l.len, |_, slots| {
+                        if slots.iter().fold(false, |any, s| any | is_ptr_tag(s.tag)) {
+                            stack.extend(slots.iter().filter_map(Slot::ptr));
+                        }
+                        Ok(())
+                    })?;
                 }
                 l.free_storage(heap)?;
             }

@@ -203,19 +203,16 @@ impl Walk<'_> {
                 }
                 // The slots a chunk's run at a time (bounds-checked once).
                 let table = l.table(self.heap)?;
-                let mut i = 0;
-                while i < l.len {
-                    let (p, n) = table.run::<16>(&m, i, l.len - i)?;
-                    // SAFETY: `run` checked that the `n` slots at `p` are in
-                    // bounds and 16-aligned; any bytes are valid `Slot`s; we
-                    // hold the turn.
-                    let slots = unsafe { std::slice::from_raw_parts(p as *const Slot, n as usize) };
-                    for (j, s) in slots.iter().enumerate() {
-                        self.checked_slot(*s, || {
-                            l.slot(self.heap, i + j as u64).unwrap_or(Offset::new(0))
-                        })?;
-                    }
-                    i += n;
+                // SAFETY: we hold the turn; nothing writes the slots.
+                unsafe {
+                    table.slots(&m, 0, l.len, |i, slots| {
+                        for (j, s) in slots.iter().enumerate() {
+                            self.checked_slot(*s, || {
+                                l.slot(self.heap, i + j as u64).unwrap_or(Offset::new(0))
+                            })?;
+                        }
+                        Ok(())
+                    })?;
                 }
                 debug_assert_eq!(CHUNK_SLOTS, TABLE_ENTRIES);
             }

@@ -131,29 +131,6 @@ impl<T: ScalarItem> Iterator for Scalars<'_, T> {
     }
 }
 
-/// The slots of items `start..start + n` of a list, a chunk's run at a
-/// time (each run bounds-checked once).
-fn for_each_run(
-    list: &ListRef<'_>,
-    start: u64,
-    n: u64,
-    mut f: impl FnMut(u64, &[Slot]) -> Result<(), Error>,
-) -> Result<(), Error> {
-    let mut done = 0;
-    while done < n {
-        let (p, run) = list
-            .table
-            .run::<16>(&list.heap.mem, start + done, n - done)?;
-        // SAFETY: `run` checked that the `run` slots at `p` are in bounds
-        // and 16-aligned; any bytes are valid `Slot`s; nothing writes while
-        // the list view (a borrow of the turn) lives.
-        let slots = unsafe { std::slice::from_raw_parts(p as *const Slot, run as usize) };
-        f(done, slots)?;
-        done += run;
-    }
-    Ok(())
-}
-
 impl<'t> ListRef<'t> {
     /// The items as `T` (`i64`, `f64` or `bool`), in order: an item that
     /// is not one gives [`Error::TypeMismatch`] and ends the iteration.
@@ -190,7 +167,7 @@ impl<'t> ListRef<'t> {
                 });
             }
         }
-        for_each_run(self, start as u64, n, |at, slots| {
+        let each = |at: u64, slots: &[Slot]| {
             let out = &mut out[at as usize..at as usize + slots.len()];
             // Convert the whole run without a branch, then look for the
             // item that did not convert only if there was one.
@@ -205,7 +182,10 @@ impl<'t> ListRef<'t> {
             }
             let bad = slots.iter().find(|s| !T::convert(s.tag, s.payload).1);
             Err(not_a::<T>(bad.map_or(T_NONE, |s| s.tag)))
-        })
+        };
+        // SAFETY: nothing writes while the view (a borrow of the turn)
+        // lives.
+        unsafe { self.table.slots(&self.heap.mem, start as u64, n, each) }
     }
 
     /// The items as a `Vec<T>` (see [`ListRef::copy_to_slice`]).
@@ -222,18 +202,16 @@ impl<'t> ListRef<'t> {
 fn fill<T: ScalarItem>(heap: &Heap, l: &mut ListLayout, items: &[T]) -> Result<(), Error> {
     let table: Table = l.table(heap)?;
     let n = items.len() as u64;
-    let mut done = 0;
-    while done < n {
-        let (p, run) = table.run::<16>(&heap.mem, l.len + done, n - done)?;
-        // SAFETY: `run` checked that the `run` slots at `p` are in bounds
-        // and 16-aligned; they are beyond the list's length (unreachable
-        // until it is published) and we hold the turn mutably.
-        let slots = unsafe { std::slice::from_raw_parts_mut(p as *mut Slot, run as usize) };
-        for (s, &v) in slots.iter_mut().zip(&items[done as usize..]) {
-            let (tag, payload) = v.to_slot();
-            *s = Slot::new(tag, payload);
-        }
-        done += run;
+    // SAFETY: the slots are beyond the list's length (unreachable until it
+    // is published), and we hold the turn mutably.
+    unsafe {
+        table.slots_mut(&heap.mem, l.len, n, |at, slots| {
+            for (s, &v) in slots.iter_mut().zip(&items[at as usize..]) {
+                let (tag, payload) = v.to_slot();
+                *s = Slot::new(tag, payload);
+            }
+            Ok(())
+        })?;
     }
     l.len += n;
     Ok(())

@@ -251,27 +251,27 @@ fn write_list(heap: &Heap, items: &[Value], depth: u32) -> Result<Offset, Error>
     }
     // Fill a chunk's run of slots at a time (bounds checked once per run).
     let table = l.table(heap)?;
-    let n = items.len() as u64;
-    while l.len < n {
-        let (p, run) = table.run::<16>(&heap.mem, l.len, n - l.len)?;
-        // SAFETY: `run` checked that the `run` slots at `p` are in bounds
-        // and 16-aligned; they belong to this (not yet published) list, and
-        // we hold the turn.
-        let slots = unsafe { std::slice::from_raw_parts_mut(p as *mut Slot, run as usize) };
-        for (slot, item) in slots.iter_mut().zip(&items[l.len as usize..]) {
-            *slot = match scalar_slot(item) {
-                Some(s) => s,
-                None => match write_at(heap, item, depth) {
-                    Ok(s) => s,
-                    Err(e) => {
-                        l.store(heap)?;
-                        free_object(heap, b)?;
-                        return Err(e);
-                    }
-                },
-            };
-            l.len += 1;
-        }
+    let mut written = 0;
+    // SAFETY: the slots belong to this (not yet published) list, and we
+    // hold the turn.
+    let r = unsafe {
+        table.slots_mut(&heap.mem, 0, items.len() as u64, |at, slots| {
+            for (slot, item) in slots.iter_mut().zip(&items[at as usize..]) {
+                *slot = match scalar_slot(item) {
+                    Some(s) => s,
+                    None => write_at(heap, item, depth)?,
+                };
+                written += 1;
+            }
+            Ok(())
+        })
+    };
+    l.len = written;
+    if let Err(e) = r {
+        // The items written so far are freed with the list.
+        l.store(heap)?;
+        free_object(heap, b)?;
+        return Err(e);
     }
     l.store(heap)?;
     Ok(b)
