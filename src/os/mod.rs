@@ -9,7 +9,9 @@ mod futex;
 mod region;
 mod shm;
 
-pub(crate) use futex::{wait as futex_wait, wake_all as futex_wake_all};
+pub(crate) use futex::{
+    wait as futex_wait, wait_bits as futex_wait_bits, wake_bits as futex_wake_bits,
+};
 pub(crate) use region::Region;
 pub(crate) use shm::{
     create_file, create_shm, open_file, open_file_readonly, open_shm, open_shm_readonly, unlink_shm,

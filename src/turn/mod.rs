@@ -7,7 +7,8 @@
 //! processes than cores, spinning there would keep the holder and the next
 //! in line from running); then, after about a millisecond, it sleeps on
 //! `now_serving` with a futex; the releaser calls `FUTEX_WAKE` only when
-//! `sleepers` is non-zero (the waiter raises `sleepers` before its last check,
+//! `sleepers` is non-zero, and with a bit set that wakes only the sleepers
+//! near the front of the queue (the waiter raises `sleepers` before its last check,
 //! the releaser stores before it reads `sleepers`, both `SeqCst`, so a wake
 //! cannot be lost).
 //!
@@ -46,6 +47,9 @@ pub const LIVENESS_PERIOD: Duration = Duration::from_millis(20);
 
 /// Spins reading `now_serving`, while next in line, before yielding.
 const SPINS: u32 = 2_000;
+/// How near the turn (next in line is 1) a release wakes sleepers: they
+/// are runnable, spinning or yielding, by the time the turn reaches them.
+const FRONT: u32 = 3;
 /// `sched_yield`s before sleeping on the futex, at least.
 const YIELDS: u32 = 50;
 /// How long a waiter keeps yielding before it sleeps on the futex: longer
@@ -84,6 +88,13 @@ impl std::fmt::Debug for Turn<'_> {
 
 fn slot(t: u32) -> usize {
     t as usize % MAX_PROCS
+}
+
+/// The futex wake-up bit of ticket `t`'s waiter: a release wakes only the
+/// sleepers of the three tickets at the front (tickets 32 apart share a
+/// bit, which costs a spurious wake-up, never a lost one).
+fn ticket_bits(t: u32) -> std::num::NonZeroU32 {
+    std::num::NonZeroU32::new(1 << (t % 32)).unwrap_or(std::num::NonZeroU32::MIN)
 }
 
 fn pack(state: u64, t: u32) -> u64 {
@@ -210,41 +221,8 @@ impl Segment {
 
     pub(crate) fn acquire(&self, deadline: Option<Instant>) -> Result<Turn<'_>, Error> {
         let mut guard = self.local.lock(deadline)?;
-        let w = self.words();
         let t = self.draw_ticket(&mut guard);
-        // Fast path, reading one word: spin while next in line (the turn
-        // comes with the holder's release), yield the core while further
-        // back (so that with more processes than cores the holder and the
-        // next in line get to run), for a while before sleeping.
-        let mut spins = 0;
-        let mut yields = 0;
-        let mut yield_until = None;
-        loop {
-            let s = w.now_serving.v.load(SeqCst);
-            if s == t {
-                return Ok(self.enter(t, guard));
-            }
-            if t.wrapping_sub(s) == 1 && spins < SPINS {
-                spins += 1;
-                std::hint::spin_loop();
-                continue;
-            }
-            let now = Instant::now();
-            if deadline.is_some_and(|d| now >= d) {
-                break;
-            }
-            let until = *yield_until.get_or_insert(now + YIELD_TIME);
-            if yields >= YIELDS && now >= until {
-                break;
-            }
-            yields += 1;
-            std::thread::yield_now();
-        }
-        // Slow path: sleep on the futex.
-        w.sleepers.v.fetch_add(1, SeqCst);
-        let r = self.sleep_until(t, deadline);
-        w.sleepers.v.fetch_sub(1, SeqCst);
-        match r {
+        match self.wait_for(t, deadline) {
             Ok(()) => Ok(self.enter(t, guard)),
             Err(e) => {
                 self.give_up(t, &mut guard);
@@ -253,13 +231,30 @@ impl Segment {
         }
     }
 
-    fn sleep_until(&self, t: u32, deadline: Option<Instant>) -> Result<(), Error> {
+    /// Waits until the turn reaches ticket `t` (ours): spinning while next
+    /// in line (the turn comes with the holder's release), yielding the
+    /// core while further back (so that with more processes than cores the
+    /// holder and the next in line get to run), then, after about a
+    /// millisecond, asleep on the futex. A sleeper is woken only by the
+    /// releases that bring its ticket within [`FRONT`] of the turn (see
+    /// [`ticket_bits`]), and then spins or yields afresh: a long turn ends
+    /// with a few wake-ups, not one for every sleeper.
+    fn wait_for(&self, t: u32, deadline: Option<Instant>) -> Result<(), Error> {
         let w = self.words();
-        let mut last_check = Instant::now();
+        let mut spins = 0;
+        let mut yields = 0;
+        let mut yield_until = None;
+        let mut last_check = None;
         loop {
             let s = w.now_serving.v.load(SeqCst);
             if s == t {
                 return Ok(());
+            }
+            let behind = t.wrapping_sub(s);
+            if behind == 1 && spins < SPINS {
+                spins += 1;
+                std::hint::spin_loop();
+                continue;
             }
             let now = Instant::now();
             let mut slice = LIVENESS_PERIOD;
@@ -269,11 +264,27 @@ impl Segment {
                 }
                 slice = slice.min(d - now);
             }
-            if now.duration_since(last_check) >= LIVENESS_PERIOD {
-                last_check = now;
+            let until = *yield_until.get_or_insert(now + YIELD_TIME);
+            if yields < YIELDS || now < until {
+                yields += 1;
+                std::thread::yield_now();
+                continue;
+            }
+            // Asleep: check now and then that the turn's owner lives.
+            let checked = *last_check.get_or_insert(now);
+            if now.duration_since(checked) >= LIVENESS_PERIOD {
+                last_check = Some(now);
                 self.check_owner(s)?;
             }
-            os::futex_wait(&w.now_serving.v, s, slice);
+            w.sleepers.v.fetch_add(1, SeqCst);
+            os::futex_wait_bits(&w.now_serving.v, s, slice, ticket_bits(t));
+            w.sleepers.v.fetch_sub(1, SeqCst);
+            if w.now_serving.v.load(SeqCst) != s {
+                // The turn moved: spin and yield afresh when near the front.
+                spins = 0;
+                yields = 0;
+                yield_until = None;
+            }
         }
     }
 
@@ -386,7 +397,10 @@ impl Segment {
             let n = t.wrapping_add(1);
             w.now_serving.v.store(n, SeqCst);
             if w.sleepers.v.load(SeqCst) > 0 {
-                os::futex_wake_all(&w.now_serving.v);
+                // The new holder, next and second in line (asleep or not).
+                let bits =
+                    (1..=FRONT).fold(ticket_bits(n), |b, k| b | ticket_bits(n.wrapping_add(k)));
+                os::futex_wake_bits(&w.now_serving.v, bits);
             }
             // Load first: the marks' lines stay shared (unmoved) in the
             // common case of no abandoned ticket.
