@@ -293,17 +293,28 @@ impl Table {
         Ok((unsafe { mem.base().add(at as usize) }, n))
     }
 
-    /// Pointer to item `i` of `S` bytes (see [`Table::run`]).
+    /// Pointer to item `i` of `S` bytes, read-only and not necessarily
+    /// aligned (read it with `read_unaligned`): two bounds checks of the
+    /// chunk's entry, no check of `i` against the chunks.
+    ///
+    /// # Safety
+    /// `i < capacity(nchunks)` (the caller checked it against a length
+    /// that it checked against the capacity when it made the view).
     #[inline(always)]
-    pub(crate) fn item<const S: u64>(&self, mem: &Mem, i: u64) -> Result<*mut u8, Error> {
+    pub(crate) unsafe fn item_within<const S: u64>(
+        &self,
+        mem: &Mem,
+        i: u64,
+    ) -> Result<*const u8, Error> {
         let (k, j) = locate(i);
-        if k >= self.nchunks {
-            return Err(beyond(Offset::new(0)));
-        }
-        // SAFETY: as in `run`.
+        debug_assert!(k < self.nchunks);
+        // SAFETY: `k < nchunks` by the caller's contract, and `new` checked
+        // that the `nchunks` entries lie in the segment, 8-aligned.
         let c = unsafe { self.entries.add(k as usize).read() };
+        // No overflow: `c` is checked against the segment's length (below
+        // 2^63) first, and `j` is below a chunk's capacity.
         let at = c.wrapping_add(CHUNK_ITEMS + S * j);
-        if c >= mem.len() || !c.is_multiple_of(16) || at + S > mem.len() {
+        if c >= mem.len() || at + S > mem.len() {
             return Err(bad_chunk(c));
         }
         // SAFETY: `at + S <= len`: the item is inside the segment.

@@ -215,6 +215,7 @@ impl<'t> ValueRef<'t> {
     }
 
     /// The Python name of the value's type.
+    #[inline]
     pub fn type_name(&self) -> &'static str {
         match self {
             ValueRef::None => "None",
@@ -251,20 +252,29 @@ impl<'t> ValueRef<'t> {
     /// The int (bools count as 0 and 1, like Python's).
     #[inline]
     pub fn as_int(&self) -> Result<i64, Error> {
+        // No reference to `self` escapes (the type name is looked up by
+        // the variant), so a list read of an int compiles to tag tests.
         match *self {
             ValueRef::Int(i) => Ok(i),
             ValueRef::Bool(b) => Ok(b as i64),
-            _ => mismatch("int", self),
+            _ => Err(Error::TypeMismatch {
+                expected: "int",
+                found: self.type_name(),
+            }),
         }
     }
 
     /// The float (ints convert, like Python's arithmetic).
     #[inline]
     pub fn as_float(&self) -> Result<f64, Error> {
+        // As `as_int`.
         match *self {
             ValueRef::Float(f) => Ok(f),
             ValueRef::Int(i) => Ok(i as f64),
-            _ => mismatch("float", self),
+            _ => Err(Error::TypeMismatch {
+                expected: "float",
+                found: self.type_name(),
+            }),
         }
     }
 
@@ -643,6 +653,12 @@ impl<'t> TupleRef<'t> {
     }
 }
 
+#[cold]
+#[inline(never)]
+fn beyond_capacity(l: ListLayout) -> Error {
+    Error::corrupt(l.b.get(), "list length beyond its chunks")
+}
+
 /// A list in a segment (read-only view; see [`crate::ListMut`]).
 ///
 /// The view holds the list's length and its chunk table (checked once,
@@ -663,9 +679,14 @@ impl std::fmt::Debug for ListRef<'_> {
 }
 
 impl<'t> ListRef<'t> {
-    /// A view of the list whose header reads `l` (checks its table).
+    /// A view of the list whose header reads `l` (checks its table, and
+    /// that the length is within the chunks' capacity, so that an item
+    /// below the length needs no check against the chunks).
     #[inline]
     pub(crate) fn new(heap: Heap, l: ListLayout) -> Result<ListRef<'t>, Error> {
+        if l.len > l.capacity() {
+            return Err(beyond_capacity(l));
+        }
         Ok(ListRef {
             heap,
             l,
@@ -689,11 +710,13 @@ impl<'t> ListRef<'t> {
     /// The slot of item `i < len`.
     #[inline(always)]
     pub(crate) fn slot_of(&self, i: u64) -> Result<Slot, Error> {
-        let p = self.table.item::<16>(&self.heap.mem, i)?;
-        // SAFETY: `p` is an in-bounds, 16-aligned slot (checked by
-        // `item`); any bytes are a valid `Slot`; nothing writes while `'t`
-        // (a borrow of the turn) lives.
-        Ok(unsafe { (p as *const Slot).read() })
+        debug_assert!(i < self.l.len);
+        // SAFETY: `i < len <= capacity(nchunks)` (checked in `new`).
+        let p = unsafe { self.table.item_within::<16>(&self.heap.mem, i)? };
+        // SAFETY: `p` is an in-bounds slot (checked by `item_within`); any
+        // bytes are a valid `Slot`; nothing writes while `'t` (a borrow of
+        // the turn) lives.
+        Ok(unsafe { (p as *const Slot).read_unaligned() })
     }
 
     /// Item `i`.
