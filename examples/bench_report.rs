@@ -448,6 +448,9 @@ fn handoff_rows(cfg: &Cfg, t: &mut Table) {
 
 /// Turns with more processes than cores, against two processes in the
 /// same run; and the uncontended turn.
+/// The batch of the batched contention rows.
+const BATCH: u32 = 64;
+
 fn contention_rows(cfg: &Cfg, t: &mut Table) {
     let counts: &[usize] = if cfg.quick { &[4] } else { &[4, 8, 16] };
     for &n in counts {
@@ -472,6 +475,36 @@ fn contention_rows(cfg: &Cfg, t: &mut Table) {
         t.add(
             &name,
             "two processes",
+            Unit::Rate(1.0, " turns"),
+            b[0],
+            b[1],
+            Target::MaxRatio(1.0 / 0.3),
+            "≥ 30% of two processes (ratio ≤ 3.33×)",
+        );
+    }
+    for &n in counts {
+        let name = format!(
+            "{n} processes on {} cores taking turns with `batch({BATCH})` (up to {BATCH} in a row \
+             while the next in line is not running), one `+= 1` each: turns vs two processes",
+            std::thread::available_parallelism().map_or(0, |c| c.get())
+        );
+        progress(&name);
+        let b = measure(
+            cfg,
+            &mut [
+                Box::new(move || {
+                    let mut w = Contenders::batched(n, BATCH);
+                    Box::new(move |k| w.run(k))
+                }),
+                Box::new(|| {
+                    let mut w = Contenders::new(2);
+                    Box::new(move |k| w.run(k))
+                }),
+            ],
+        );
+        t.add(
+            &name,
+            "two processes, strict",
             Unit::Rate(1.0, " turns"),
             b[0],
             b[1],

@@ -9,6 +9,20 @@ use crate::segment::{Segment, SegmentOptions};
 use crate::{Error, Turn};
 
 impl Segment {
+    /// Sets how many turns in a row this process may take while the next in
+    /// line is not running (see [`SegmentOptions::batch`]; 1 is strict
+    /// FIFO, 0 counts as 1). Takes effect from the next turn's end.
+    pub fn set_batch(&self, turns: u32) {
+        self.batch
+            .store(turns.max(1), std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// How many turns in a row this process may take (see
+    /// [`Segment::set_batch`]).
+    pub fn batch(&self) -> u32 {
+        self.batch.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Attaches to the named segment. The header and every reachable object
     /// are validated (inside a turn, so the segment is consistent); a
     /// damaged segment gives [`Error::Corrupt`] or a more specific error.
@@ -18,6 +32,7 @@ impl Segment {
 
     fn validated(mut self, opts: &SegmentOptions) -> Result<Segment, Error> {
         self.auto_recover = opts.auto_recover;
+        self.set_batch(opts.batch);
         {
             // Attaching needs a sound segment: if the process holding the
             // turn died, recover it (whatever `auto_recover` says for later

@@ -71,7 +71,7 @@ const T_TUPLE: u8 = 7;
 fn check_layout(name: &str, turn: &Turn<'_>) {
     let st = turn.stats();
     assert_eq!(peek(name, 0, 8), b"SHMHEAP\0", "magic");
-    assert_eq!(peek(name, OFF_VERSION, 4), 5u32.to_le_bytes(), "version");
+    assert_eq!(peek(name, OFF_VERSION, 4), 6u32.to_le_bytes(), "version");
     // The raw counters also count the undo journal's block (1 KiB payload
     // after a first operation), which `stats()` leaves out.
     assert_eq!(
@@ -1451,15 +1451,15 @@ fn truncated_copy_gives_truncated() {
 fn changed_version_gives_unsupported_version() {
     let _wd = Watchdog::test("version");
     let f = fixture("version");
-    // Version 4, the one before transactions.
-    poke(&f.name, OFF_VERSION, &4u32.to_le_bytes());
+    // Version 5, the one before parked turns.
+    poke(&f.name, OFF_VERSION, &5u32.to_le_bytes());
     let r = Segment::attach(&f.name);
     assert!(
         matches!(
             r,
             Err(Error::UnsupportedVersion {
-                found: 4,
-                expected: 5
+                found: 5,
+                expected: 6
             })
         ),
         "{r:?}"

@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
-use shmheap::{Error, Handle, Segment, Turn, Value, ValueRef, value};
+use shmheap::{Error, Handle, Segment, SegmentOptions, Turn, Value, ValueRef, value};
 
 /// Env var naming the role a spawned peer plays.
 pub const PEER_ENV: &str = "SHMHEAP_BENCH_PEER";
@@ -989,12 +989,22 @@ pub struct Contenders {
 }
 
 impl Contenders {
-    /// Creates the segment and spawns the `n - 1` peers.
+    /// Creates the segment and spawns the `n - 1` peers (strict FIFO).
     pub fn new(n: usize) -> Contenders {
-        let seg = named_segment("contend", 1 << 20);
+        Contenders::batched(n, 1)
+    }
+
+    /// As [`Contenders::new`], every process attached with
+    /// `SegmentOptions::batch(batch)`.
+    pub fn batched(n: usize, batch: u32) -> Contenders {
+        let name = unique_name("contend");
+        let seg = ok(SegmentOptions::default()
+            .size(1 << 20)
+            .batch(batch)
+            .create(&name));
         let ctl = control_list(&seg);
         let (o, g) = ctl.to_raw();
-        let arg = format!("{} {o} {g}", seg.name().expect("named"));
+        let arg = format!("{name} {o} {g} {batch}");
         let peers = (1..n).map(|_| Peer::spawn("contend", &arg)).collect();
         Contenders { seg, ctl, peers }
     }
@@ -1572,7 +1582,9 @@ pub fn peer_dispatch() {
         }
         "contend" => {
             exit_on_eof();
-            let (seg, ctl, _) = attach_args(&arg);
+            let (seg, ctl, rest) = attach_args(&arg);
+            let batch = rest[0].parse().expect("batch");
+            seg.set_batch(batch);
             ready();
             (|| loop {
                 let mut t = seg.turn()?;

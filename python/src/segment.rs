@@ -220,6 +220,22 @@ impl PySegment {
         self.closed.load(Ordering::Relaxed) || self.conn.is_closed(py)
     }
 
+    /// How many turns in a row this process may take while the process
+    /// next in line is not running (1, the default, is strict FIFO): with
+    /// more processes than cores, a larger batch lets turns go by in runs;
+    /// a waiting process then waits at most `batch` turns of each process
+    /// ahead of it.
+    #[getter]
+    fn batch(&self, py: Python<'_>) -> PyResult<u32> {
+        Ok(self.conn(py)?.segment(py)?.batch())
+    }
+
+    #[setter]
+    fn set_batch(&self, py: Python<'_>, turns: u32) -> PyResult<()> {
+        self.conn(py)?.segment(py)?.set_batch(turns);
+        Ok(())
+    }
+
     /// What the last recovery made by this process did, or None.
     #[getter]
     fn last_recovery<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyDict>>> {

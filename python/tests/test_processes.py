@@ -47,6 +47,36 @@ def test_eight_processes_one_counter(seg, procs):
         t.validate()
 
 
+def batched_incrementer(name: str, n: int, batch: int, go) -> None:
+    seg = shmheap.Segment.attach(name)
+    seg.batch = batch
+    assert seg.batch == batch
+    go.wait(30)
+    for _ in range(n):
+        with seg.turn(timeout=60) as t:
+            t.root["n"] += 1
+    seg.close()
+
+
+def test_batched_processes_count_exactly(seg, procs):
+    """Processes that take turns in runs (`Segment.batch`) beside strict ones:
+    every increment lands."""
+    assert seg.batch == 1
+    seg.batch = 0
+    assert seg.batch == 1, "0 counts as 1"
+    with seg.turn(timeout=10) as t:
+        t.root["n"] = 0
+    go = mp.get_context("fork").Event()
+    batches = [1, 4, 16, 64, 1, 8]
+    for b in batches:
+        procs.start(batched_incrementer, seg.name, N_INCR, b, go)
+    go.set()
+    procs.join_all(timeout=120)
+    with seg.turn(timeout=10) as t:
+        assert t.root["n"] == len(batches) * N_INCR
+        t.validate()
+
+
 # ---- (d) the root namespace found by a late process -----------------------------
 
 

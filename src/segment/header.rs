@@ -10,7 +10,7 @@ use bytecheck::CheckBytes;
 /// `b"SHMHEAP\0"`.
 pub(crate) const MAGIC: [u8; 8] = *b"SHMHEAP\0";
 /// The format version this build reads and writes.
-pub(crate) const VERSION: u32 = 5;
+pub(crate) const VERSION: u32 = 6;
 /// Capacity of the process table (and of the waiter ring).
 pub(crate) const MAX_PROCS: usize = 256;
 /// Number of small-block bins: exact sizes 32, 48, ... 1024 use bins 0 to
@@ -38,8 +38,9 @@ pub(crate) struct Line<T> {
 pub(crate) struct TurnWords {
     /// Next ticket to hand out.
     pub(crate) next_ticket: Line<AtomicU32>,
-    /// The ticket whose owner holds (or may take) the turn; futex word.
-    pub(crate) now_serving: Line<AtomicU32>,
+    /// The ticket whose owner holds (or may take) the turn, in the high
+    /// half; the low half is the futex word (see `turn::serving`).
+    pub(crate) now_serving: Line<AtomicU64>,
     /// Number of waiters asleep on `now_serving`.
     pub(crate) sleepers: Line<AtomicU32>,
     /// Per ticket slot (`ticket % MAX_PROCS`): `ticket + 1` once the waiter
@@ -490,7 +491,7 @@ mod tests {
         assert_eq!(size_of::<Header>(), 20736);
         assert_eq!(HEAP_START, 24576);
         assert_eq!(MAGIC, *b"SHMHEAP\0");
-        assert_eq!(VERSION, 5);
+        assert_eq!(VERSION, 6);
         assert_eq!((MAX_PROCS, NSMALL, NLARGE), (256, 64, 64));
         assert_eq!((MIN_SIZE, MAX_SIZE), (64 << 10, 1 << 40));
     }

@@ -162,7 +162,7 @@ impl Status {
     /// journal's block (not counted as used).
     fn of(h: &Header, journal: u64) -> Status {
         let alloc = &h.alloc;
-        let serving = h.turn.now_serving.v.load(Relaxed);
+        let serving = crate::turn::serving_ticket(h.turn.now_serving.v.load(Relaxed));
         let next = h.turn.next_ticket.v.load(Relaxed);
         let mut turn = TurnStatus {
             now_serving: serving,

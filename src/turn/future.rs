@@ -124,7 +124,7 @@ impl<'seg> TurnFuture<'seg> {
     /// Registers a wake-up with the segment's waiter thread.
     fn register(
         &mut self,
-        seen: Option<u32>,
+        seen: Option<u64>,
         at: Option<Instant>,
         cx: &Context<'_>,
     ) -> Result<(), Error> {
@@ -133,6 +133,7 @@ impl<'seg> TurnFuture<'seg> {
             Targets {
                 mapping: &self.seg.region,
                 now_serving: &w.now_serving.v,
+                futex: self.seg.serving_futex(),
                 sleepers: &w.sleepers.v,
                 records: self.seg.proc_table(),
             },
@@ -171,6 +172,9 @@ impl<'seg> TurnFuture<'seg> {
             if self.ticket.is_none() {
                 match self.seg.local.poll_lock(&mut self.queued, cx.waker()) {
                     Poll::Ready(mut guard) => {
+                        if let Some(t) = self.seg.resume(&mut guard) {
+                            return Poll::Ready(Ok(self.seg.resumed(t, guard)));
+                        }
                         let t = self.seg.draw_ticket(&mut guard);
                         self.ticket = Some((guard, t));
                         self.last_check = Instant::now();
@@ -197,8 +201,10 @@ impl<'seg> TurnFuture<'seg> {
             let Some((_, t)) = self.ticket else {
                 unreachable!("a ticket was drawn above")
             };
-            let s = self.seg.now_serving();
-            if s == t {
+            let word = self.seg.serving_word();
+            let s = super::serving_ticket(word);
+            let parked_before_us = t.wrapping_sub(s) == 1 && super::is_parked(word);
+            if s == t || (parked_before_us && self.seg.unpark(s)) {
                 let Some((guard, t)) = self.ticket.take() else {
                     unreachable!("checked above")
                 };
@@ -229,20 +235,22 @@ impl<'seg> TurnFuture<'seg> {
                     }
                 }
                 // The check may have passed a dead waiter's ticket on.
-                if self.seg.now_serving() != s {
+                if self.seg.serving_word() != word {
                     continue;
                 }
             }
             // The waiter thread checks liveness every period from now on,
             // and wakes us only if the check finds something to do.
             self.last_check = Instant::now();
-            if let Err(e) = self.register(Some(s), self.deadline, cx) {
+            if let Err(e) = self.register(Some(word), self.deadline, cx) {
                 self.give_up();
                 return Poll::Ready(Err(e));
             }
             // The turn may have come while registering: the thread would
             // see it too, but looking again saves its wake-up.
-            if self.seg.now_serving() == t {
+            let now = self.seg.serving_word();
+            let s = super::serving_ticket(now);
+            if s == t || (t.wrapping_sub(s) == 1 && super::is_parked(now)) {
                 continue;
             }
             return Poll::Pending;

@@ -101,6 +101,25 @@ fn pack(state: u64, t: u32) -> u64 {
     state << 32 | t as u64
 }
 
+/// The `now_serving` word of ticket `t`: the ticket in the high half; in
+/// the low half, the futex word, `t << 1 | parked`, which changes with
+/// every hand-off and every park, so that a futex wait on it misses
+/// neither.
+pub(crate) fn serving(t: u32, parked: bool) -> u64 {
+    (t as u64) << 32 | (t.wrapping_shl(1) | parked as u32) as u64
+}
+
+/// The ticket a `now_serving` word names.
+pub(crate) fn serving_ticket(w: u64) -> u32 {
+    (w >> 32) as u32
+}
+
+/// Whether the holder parked the turn (see [`crate::SegmentOptions::batch`]):
+/// it may resume it, or the next in line may take it.
+pub(crate) fn is_parked(w: u64) -> bool {
+    w & 1 != 0
+}
+
 /// Whether a live process claims ticket `s` (the first question of
 /// `check_owner`, asked without changing anything): `false` means that
 /// `check_owner` has something to report or to clean up.
@@ -127,29 +146,99 @@ impl Segment {
 
     /// Takes the turn only if it is free and nobody waits; never blocks.
     pub fn try_turn(&self) -> Result<Option<Turn<'_>>, Error> {
-        let Some(guard) = self.local.try_lock() else {
+        let Some(mut guard) = self.local.try_lock() else {
             return Ok(None);
         };
+        if let Some(t) = self.resume(&mut guard) {
+            return Ok(Some(self.resumed(t, guard)));
+        }
         let w = self.words();
-        let s = w.now_serving.v.load(SeqCst);
-        if w.next_ticket.v.load(SeqCst) != s {
+        let word = w.now_serving.v.load(SeqCst);
+        let s = serving_ticket(word);
+        // Free: nobody holds the turn and nobody waits, or its holder parked
+        // it and nobody waits.
+        let t = if is_parked(word) {
+            s.wrapping_add(1)
+        } else {
+            s
+        };
+        if w.next_ticket.v.load(SeqCst) != t {
             return Ok(None);
         }
         // Claim the ticket in our record before taking it (see `take_ticket`).
-        self.record().ticket.store(pack(WAITING, s), SeqCst);
+        self.record().ticket.store(pack(WAITING, t), SeqCst);
         if w.next_ticket
             .v
-            .compare_exchange(s, s.wrapping_add(1), SeqCst, SeqCst)
+            .compare_exchange(t, t.wrapping_add(1), SeqCst, SeqCst)
             .is_err()
         {
-            self.record().ticket.store(pack(IDLE, s), SeqCst);
+            self.record().ticket.store(pack(IDLE, t), SeqCst);
             return Ok(None);
         }
-        Ok(Some(self.enter(s, guard)))
+        if t != s && !self.unpark(s) {
+            // The holder resumed its parked turn first: our ticket waits
+            // behind it; give it up (as a timeout does).
+            self.give_up(t, &mut guard);
+            return Ok(None);
+        }
+        Ok(Some(self.enter(t, guard)))
     }
 
-    pub(crate) fn enter<'a>(&'a self, t: u32, guard: LocalGuard<'a, Local>) -> Turn<'a> {
+    /// Resumes the turn this process parked, unless the next in line took
+    /// it meanwhile: its ticket, or `None`.
+    pub(crate) fn resume(&self, guard: &mut LocalGuard<'_, Local>) -> Option<u32> {
+        let t = guard.parked.take()?;
+        self.words()
+            .now_serving
+            .v
+            .compare_exchange(serving(t, true), serving(t, false), SeqCst, SeqCst)
+            .ok()?;
+        guard.run += 1;
+        Some(t)
+    }
+
+    /// Hands on the turn this process parked, if it still can (the next in
+    /// line may have taken it).
+    pub(crate) fn hand_on_parked(&self, guard: &mut LocalGuard<'_, Local>) {
+        if let Some(t) = self.resume(guard) {
+            self.pass_on(t);
+            self.record().ticket.store(pack(IDLE, t), SeqCst);
+        }
+    }
+
+    /// The turn of ticket `t`, resumed (our record still names it entered).
+    pub(crate) fn resumed<'a>(&'a self, t: u32, guard: LocalGuard<'a, Local>) -> Turn<'a> {
+        Turn {
+            seg: self,
+            ticket: t,
+            takeover: None,
+            _local: guard,
+        }
+    }
+
+    /// Takes a turn that its holder (ticket `s`) parked and hands it to
+    /// ticket `s + 1` (the caller's own, when next in line), with the one
+    /// compare-exchange that a resume races against. Whether it did.
+    pub(crate) fn unpark(&self, s: u32) -> bool {
+        let n = s.wrapping_add(1);
+        if self
+            .words()
+            .now_serving
+            .v
+            .compare_exchange(serving(s, true), serving(n, false), SeqCst, SeqCst)
+            .is_err()
+        {
+            return false;
+        }
+        if self.served(n) {
+            self.pass_on(n);
+        }
+        true
+    }
+
+    pub(crate) fn enter<'a>(&'a self, t: u32, mut guard: LocalGuard<'a, Local>) -> Turn<'a> {
         self.record().ticket.store(pack(ENTERED, t), SeqCst);
+        guard.run = 0;
         Turn {
             seg: self,
             ticket: t,
@@ -179,8 +268,8 @@ impl Segment {
         }
     }
 
-    /// The ticket whose owner holds (or may take) the turn now.
-    pub(crate) fn now_serving(&self) -> u32 {
+    /// The `now_serving` word (see [`serving`]).
+    pub(crate) fn serving_word(&self) -> u64 {
         self.words().now_serving.v.load(SeqCst)
     }
 
@@ -221,6 +310,9 @@ impl Segment {
 
     pub(crate) fn acquire(&self, deadline: Option<Instant>) -> Result<Turn<'_>, Error> {
         let mut guard = self.local.lock(deadline)?;
+        if let Some(t) = self.resume(&mut guard) {
+            return Ok(self.resumed(t, guard));
+        }
         let t = self.draw_ticket(&mut guard);
         match self.wait_for(t, deadline) {
             Ok(()) => Ok(self.enter(t, guard)),
@@ -246,11 +338,15 @@ impl Segment {
         let mut yield_until = None;
         let mut last_check = None;
         loop {
-            let s = w.now_serving.v.load(SeqCst);
+            let word = w.now_serving.v.load(SeqCst);
+            let s = serving_ticket(word);
             if s == t {
                 return Ok(());
             }
             let behind = t.wrapping_sub(s);
+            if behind == 1 && is_parked(word) && self.unpark(s) {
+                return Ok(());
+            }
             if behind == 1 && spins < SPINS {
                 spins += 1;
                 std::hint::spin_loop();
@@ -277,9 +373,9 @@ impl Segment {
                 self.check_owner(s)?;
             }
             w.sleepers.v.fetch_add(1, SeqCst);
-            os::futex_wait_bits(&w.now_serving.v, s, slice, ticket_bits(t));
+            os::futex_wait_bits(self.serving_futex(), word as u32, slice, ticket_bits(t));
             w.sleepers.v.fetch_sub(1, SeqCst);
-            if w.now_serving.v.load(SeqCst) != s {
+            if w.now_serving.v.load(SeqCst) != word {
                 // The turn moved: spin and yield afresh when near the front.
                 spins = 0;
                 yields = 0;
@@ -298,6 +394,12 @@ impl Segment {
     /// otherwise the taker died waiting, and its ticket is given up on its
     /// behalf.
     pub(crate) fn check_owner(&self, s: u32) -> Result<(), Error> {
+        // A parked turn has no work in progress, whoever parked it (alive
+        // or not): hand it on.
+        if self.serving_word() == serving(s, true) {
+            self.unpark(s);
+            return Ok(());
+        }
         let mut holder = None;
         let mut dead_waiters = false;
         for rec in self.proc_records() {
@@ -340,7 +442,13 @@ impl Segment {
     /// wins. Returns the turn (to recover the data with) and the dead pid,
     /// or `None` if the turn's holder is not a dead process.
     pub(crate) fn take_over<'a>(&'a self, guard: LocalGuard<'a, Local>) -> Option<(Turn<'a>, u32)> {
-        let s = self.words().now_serving.v.load(SeqCst);
+        let word = self.serving_word();
+        let s = serving_ticket(word);
+        if is_parked(word) {
+            // Nothing to recover: the parker finished its turn.
+            self.unpark(s);
+            return None;
+        }
         for rec in self.proc_records() {
             if rec.ticket.load(SeqCst) != pack(ENTERED, s) {
                 continue;
@@ -377,7 +485,7 @@ impl Segment {
         let w = self.words();
         let mark = t as u64 + 1;
         w.abandoned[slot(t)].store(mark, SeqCst);
-        if w.now_serving.v.load(SeqCst) == t
+        if w.now_serving.v.load(SeqCst) == serving(t, false)
             && w.abandoned[slot(t)]
                 .compare_exchange(mark, 0, SeqCst, SeqCst)
                 .is_ok()
@@ -392,29 +500,54 @@ impl Segment {
     /// Hands the turn from ticket `t` (owned by the caller) to the next live
     /// ticket, skipping abandoned ones.
     fn pass_on(&self, mut t: u32) {
-        let w = self.words();
         loop {
             let n = t.wrapping_add(1);
-            w.now_serving.v.store(n, SeqCst);
-            if w.sleepers.v.load(SeqCst) > 0 {
-                // The new holder, next and second in line (asleep or not).
-                let bits =
-                    (1..=FRONT).fold(ticket_bits(n), |b, k| b | ticket_bits(n.wrapping_add(k)));
-                os::futex_wake_bits(&w.now_serving.v, bits);
+            self.words().now_serving.v.store(serving(n, false), SeqCst);
+            if !self.served(n) {
+                break;
             }
-            // Load first: the marks' lines stay shared (unmoved) in the
-            // common case of no abandoned ticket.
-            let mark = &w.abandoned[slot(n)];
-            if mark.load(SeqCst) == n as u64 + 1
-                && mark
-                    .compare_exchange(n as u64 + 1, 0, SeqCst, SeqCst)
-                    .is_ok()
-            {
-                t = n;
-                continue;
-            }
-            break;
+            t = n;
         }
+    }
+
+    /// What follows a store that gives the turn to ticket `n`: wakes the
+    /// sleepers near the front, then claims `n`'s abandoned mark if it has
+    /// one (whether it did: the caller then owns `n` and passes it on).
+    fn served(&self, n: u32) -> bool {
+        let w = self.words();
+        if w.sleepers.v.load(SeqCst) > 0 {
+            // The new holder, next and second in line (asleep or not).
+            let bits = (1..=FRONT).fold(ticket_bits(n), |b, k| b | ticket_bits(n.wrapping_add(k)));
+            os::futex_wake_bits(self.serving_futex(), bits);
+        }
+        // Load first: the marks' lines stay shared (unmoved) in the common
+        // case of no abandoned ticket.
+        let mark = &w.abandoned[slot(n)];
+        mark.load(SeqCst) == n as u64 + 1
+            && mark
+                .compare_exchange(n as u64 + 1, 0, SeqCst, SeqCst)
+                .is_ok()
+    }
+
+    /// Parks the turn of ticket `t` (ours) instead of passing it on: we may
+    /// resume it, the next in line may take it (see `unpark`).
+    fn park(&self, t: u32) {
+        let w = self.words();
+        w.now_serving.v.store(serving(t, true), SeqCst);
+        if w.sleepers.v.load(SeqCst) > 0 {
+            os::futex_wake_bits(self.serving_futex(), ticket_bits(t.wrapping_add(1)));
+        }
+    }
+
+    /// The futex word: the low half of `now_serving` (see [`serving`]).
+    pub(crate) fn serving_futex(&self) -> &std::sync::atomic::AtomicU32 {
+        let p = &self.words().now_serving.v as *const std::sync::atomic::AtomicU64;
+        // SAFETY: the low half of an 8-aligned u64 (little-endian: its first
+        // four bytes) is a 4-aligned u32 inside the mapping, alive as long
+        // as `self`. Rust code never accesses it through this reference: it
+        // is only handed to the futex system calls, whose reads are the
+        // kernel's, not Rust atomics mixed in size with ours.
+        unsafe { &*(p as *const std::sync::atomic::AtomicU32) }
     }
 }
 
@@ -422,6 +555,13 @@ impl Turn<'_> {
     /// Hands the turn on (the end of `Drop`, after the operation in
     /// progress is committed).
     pub(crate) fn release(&mut self) {
+        if self.takeover.is_none() && self._local.run + 1 < self.seg.batch() {
+            // Batched: park; our record goes on naming the ticket entered
+            // (a parked turn is handed on whoever looks, dead or alive).
+            self._local.parked = Some(self.ticket);
+            self.seg.park(self.ticket);
+            return;
+        }
         // Pass on first: a process that dies between the two leaves a record
         // naming an old ticket, which no waiter looks for.
         self.seg.pass_on(self.ticket);

@@ -25,13 +25,13 @@
 //! sleep slice) but does not join it: a waker it is calling may need a lock
 //! that the dropping thread holds (Python's GIL, in the binding).
 
-use std::sync::atomic::AtomicU32;
 use std::sync::atomic::Ordering::SeqCst;
+use std::sync::atomic::{AtomicU32, AtomicU64};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::task::Waker;
 use std::time::{Duration, Instant};
 
-use super::claimed_by_the_living;
+use super::{claimed_by_the_living, serving_ticket};
 use crate::Error;
 use crate::os;
 use crate::os::Region;
@@ -50,7 +50,7 @@ struct Reg {
     id: u64,
     /// Wake when `now_serving` differs from this, or when no live
     /// process claims it at a liveness check (due at `check`).
-    seen: Option<u32>,
+    seen: Option<u64>,
     check: Instant,
     /// Wake at this time.
     at: Option<Instant>,
@@ -67,7 +67,9 @@ struct State {
 /// What of the segment the thread reads: two turn words and the
 /// process table.
 struct Words {
-    now_serving: *const AtomicU32,
+    now_serving: *const AtomicU64,
+    /// The futex word: the low half of `now_serving`.
+    futex: *const AtomicU32,
     sleepers: *const AtomicU32,
     records: *const [ProcRecord],
 }
@@ -76,7 +78,8 @@ struct Words {
 pub(crate) struct Targets<'a> {
     /// The mapping the references below point into.
     pub(crate) mapping: &'a Arc<Region>,
-    pub(crate) now_serving: &'a AtomicU32,
+    pub(crate) now_serving: &'a AtomicU64,
+    pub(crate) futex: &'a AtomicU32,
     pub(crate) sleepers: &'a AtomicU32,
     pub(crate) records: &'a [ProcRecord],
 }
@@ -101,9 +104,14 @@ impl Shared {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn now_serving(&self) -> &AtomicU32 {
+    fn now_serving(&self) -> &AtomicU64 {
         // SAFETY: see `Words`.
         unsafe { &*self.words.now_serving }
+    }
+
+    fn futex(&self) -> &AtomicU32 {
+        // SAFETY: see `Words`.
+        unsafe { &*self.words.futex }
     }
 
     fn sleepers(&self) -> &AtomicU32 {
@@ -136,6 +144,7 @@ impl Waiter {
                 cv: Condvar::new(),
                 words: Words {
                     now_serving: targets.now_serving,
+                    futex: targets.futex,
                     sleepers: targets.sleepers,
                     records: targets.records,
                 },
@@ -164,7 +173,7 @@ impl Waiter {
         &self,
         targets: Targets<'_>,
         id: &mut Option<u64>,
-        seen: Option<u32>,
+        seen: Option<u64>,
         at: Option<Instant>,
         waker: &Waker,
     ) -> Result<(), Error> {
@@ -233,7 +242,9 @@ fn run(sh: &Shared) {
         st.regs.retain_mut(|r| {
             let mut fire = r.at.is_some_and(|a| a <= now) || r.seen.is_some_and(|x| x != s);
             if !fire && r.seen.is_some() && r.check <= now {
-                if *alive.get_or_insert_with(|| claimed_by_the_living(sh.records(), s)) {
+                if *alive
+                    .get_or_insert_with(|| claimed_by_the_living(sh.records(), serving_ticket(s)))
+                {
                     r.check = now + ASYNC_LIVENESS_PERIOD;
                 } else {
                     fire = true;
@@ -290,7 +301,7 @@ fn run(sh: &Shared) {
 
 /// Spins while `now_serving == s`, at most [`SPINS`] reads; whether it
 /// changed.
-fn spin_while(sh: &Shared, s: u32) -> bool {
+fn spin_while(sh: &Shared, s: u64) -> bool {
     for _ in 0..SPINS {
         if sh.now_serving().load(SeqCst) != s {
             return true;
@@ -303,10 +314,12 @@ fn spin_while(sh: &Shared, s: u32) -> bool {
 /// Sleeps while `now_serving == s`, at most `slice`, counted as a sleeper
 /// (raised before the last check, as the blocking waiters do, so the
 /// releaser's wake cannot be lost).
-fn sleep_on_futex(sh: &Shared, s: u32, slice: Duration) {
+fn sleep_on_futex(sh: &Shared, s: u64, slice: Duration) {
     sh.sleepers().fetch_add(1, SeqCst);
     if sh.now_serving().load(SeqCst) == s {
-        os::futex_wait(sh.now_serving(), s, slice);
+        // The low half changes with every hand-off and park (see
+        // `serving`), so the kernel's comparison misses neither.
+        os::futex_wait(sh.futex(), s as u32, slice);
     }
     sh.sleepers().fetch_sub(1, SeqCst);
 }
