@@ -302,9 +302,12 @@ fn detaching_hands_a_parked_turn_on() {
         parked.turn.now_serving.wrapping_add(1),
         "the turn is parked, its ticket still served"
     );
+    assert!(parked.turn.parked);
+    assert_eq!(parked.turn.holder, Some(std::process::id()));
     drop(other);
     let st = seg.status();
     assert_eq!(st.turn.next_ticket, st.turn.now_serving, "a free turn");
+    assert!(!st.turn.parked);
     assert_eq!(count(&seg, h), 0);
 }
 

@@ -91,6 +91,9 @@ pub struct TurnStatus {
     pub holder_alive: bool,
     /// Tickets waiting behind the holder (including any being given up).
     pub waiting: u32,
+    /// Whether the holder parked the turn (see
+    /// [`crate::SegmentOptions::batch`]): it holds no work in progress.
+    pub parked: bool,
 }
 
 impl Status {
@@ -162,7 +165,8 @@ impl Status {
     /// journal's block (not counted as used).
     fn of(h: &Header, journal: u64) -> Status {
         let alloc = &h.alloc;
-        let serving = crate::turn::serving_ticket(h.turn.now_serving.v.load(Relaxed));
+        let word = h.turn.now_serving.v.load(Relaxed);
+        let serving = crate::turn::serving_ticket(word);
         let next = h.turn.next_ticket.v.load(Relaxed);
         let mut turn = TurnStatus {
             now_serving: serving,
@@ -171,6 +175,7 @@ impl Status {
             holder: None,
             holder_alive: false,
             waiting: 0,
+            parked: crate::turn::is_parked(word),
         };
         let mut processes = Vec::new();
         for rec in h.procs.iter().take(h.max_procs as usize) {

@@ -232,6 +232,7 @@ fn info(t: &Target, json: bool) -> Result<ExitCode, String> {
     let tw = &s.turn;
     let holder = match tw.holder {
         None => "free".to_string(),
+        Some(pid) if tw.parked => format!("parked by pid {pid} (batched turns)"),
         Some(pid) if tw.holder_alive => format!("held by pid {pid}"),
         Some(pid) => format!(
             "held by pid {pid}, which is dead: `shmheap recover {}` recovers it",

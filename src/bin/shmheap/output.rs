@@ -80,6 +80,7 @@ pub(crate) fn status_json(s: &Status) -> Json {
             "holder": t.holder,
             "holder_alive": t.holder.map(|_| t.holder_alive),
             "waiting": t.waiting,
+            "parked": t.parked,
         },
     })
 }
