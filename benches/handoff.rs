@@ -4,6 +4,8 @@
 //! trips (or N messages end to end) in this process while the peer plays
 //! the other side.
 //!
+//! Also `n` processes taking turns on fewer cores, strict and batched.
+//!
 //! `cargo bench --bench handoff`; the idle figure (CPU used while waiting
 //! 1 s for the turn) is printed before the groups.
 
@@ -14,8 +16,8 @@ use std::time::Duration;
 
 use criterion::{BenchmarkGroup, Criterion, Throughput, measurement::WallTime};
 use support::{
-    AtomicPingPong, FutexPingPong, PipeMessages, PipePingPong, ReadMode, ShmMessages, TurnPingPong,
-    idle_pipe_wait, idle_turn_wait, ints_value, seed_value,
+    AtomicPingPong, Contenders, FutexPingPong, PipeMessages, PipePingPong, ReadMode, ShmMessages,
+    TurnPingPong, idle_pipe_wait, idle_turn_wait, ints_value, seed_value,
 };
 
 fn group<'a>(c: &'a mut Criterion, name: &str) -> BenchmarkGroup<'a, WallTime> {
@@ -52,6 +54,33 @@ fn handoff(c: &mut Criterion) {
         });
     }
     g.finish();
+}
+
+/// More processes than cores: turns per second of `n` processes, strict
+/// and batched, beside two processes in the same group.
+fn contention(c: &mut Criterion) {
+    let cores = std::thread::available_parallelism().map_or(0, |c| c.get());
+    for n in [4, 8, 16] {
+        let mut g = group(
+            c,
+            &format!("{n} processes on {cores} cores, one += 1 per turn"),
+        );
+        {
+            let mut w = Contenders::new(n);
+            g.bench_function("shmheap strict FIFO", |b| b.iter_custom(|k| w.run(k)));
+        }
+        {
+            let mut w = Contenders::batched(n, 64);
+            g.bench_function("shmheap batch(64)", |b| b.iter_custom(|k| w.run(k)));
+        }
+        {
+            let mut w = Contenders::new(2);
+            g.bench_function("baseline two processes, strict", |b| {
+                b.iter_custom(|k| w.run(k))
+            });
+        }
+        g.finish();
+    }
 }
 
 fn messages(c: &mut Criterion) {
@@ -111,6 +140,7 @@ fn main() {
     }
     let mut c = Criterion::default().configure_from_args();
     handoff(&mut c);
+    contention(&mut c);
     messages(&mut c);
     c.final_summary();
 }

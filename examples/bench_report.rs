@@ -453,64 +453,45 @@ const BATCH: u32 = 64;
 
 fn contention_rows(cfg: &Cfg, t: &mut Table) {
     let counts: &[usize] = if cfg.quick { &[4] } else { &[4, 8, 16] };
-    for &n in counts {
-        let name = format!(
-            "{n} processes on {} cores taking turns, one `+= 1` each: turns vs two processes",
-            std::thread::available_parallelism().map_or(0, |c| c.get())
-        );
-        progress(&name);
-        let b = measure(
-            cfg,
-            &mut [
-                Box::new(move || {
-                    let mut w = Contenders::new(n);
-                    Box::new(move |k| w.run(k))
-                }),
-                Box::new(|| {
-                    let mut w = Contenders::new(2);
-                    Box::new(move |k| w.run(k))
-                }),
-            ],
-        );
-        t.add(
-            &name,
-            "two processes",
-            Unit::Rate(1.0, " turns"),
-            b[0],
-            b[1],
-            Target::MaxRatio(1.0 / 0.3),
-            "≥ 30% of two processes (ratio ≤ 3.33×)",
-        );
-    }
-    for &n in counts {
-        let name = format!(
-            "{n} processes on {} cores taking turns with `batch({BATCH})` (up to {BATCH} in a row \
-             while the next in line is not running), one `+= 1` each: turns vs two processes",
-            std::thread::available_parallelism().map_or(0, |c| c.get())
-        );
-        progress(&name);
-        let b = measure(
-            cfg,
-            &mut [
-                Box::new(move || {
-                    let mut w = Contenders::batched(n, BATCH);
-                    Box::new(move |k| w.run(k))
-                }),
-                Box::new(|| {
-                    let mut w = Contenders::new(2);
-                    Box::new(move |k| w.run(k))
-                }),
-            ],
-        );
-        t.add(
-            &name,
-            "two processes, strict",
-            Unit::Rate(1.0, " turns"),
-            b[0],
-            b[1],
-            Target::MaxRatio(1.0 / 0.3),
-            "≥ 30% of two processes (ratio ≤ 3.33×)",
-        );
+    let cores = std::thread::available_parallelism().map_or(0, |c| c.get());
+    for batch in [1, BATCH] {
+        for &n in counts {
+            let how = if batch == 1 {
+                String::new()
+            } else {
+                format!(
+                    " with `batch({batch})` (up to {batch} in a row while the next in line \
+                     is not running)"
+                )
+            };
+            let name = format!(
+                "{n} processes on {cores} cores taking turns{how}, one `+= 1` each: \
+                 turns vs two processes"
+            );
+            progress(&name);
+            let b = measure(
+                cfg,
+                &mut [
+                    Box::new(move || {
+                        let mut w = Contenders::batched(n, batch);
+                        Box::new(move |k| w.run(k))
+                    }),
+                    Box::new(|| {
+                        let mut w = Contenders::new(2);
+                        Box::new(move |k| w.run(k))
+                    }),
+                ],
+            );
+            t.add(
+                &name,
+                "two processes, strict",
+                Unit::Rate(1.0, " turns"),
+                b[0],
+                b[1],
+                Target::MaxRatio(1.0 / 0.3),
+                "≥ 30% of two processes (ratio ≤ 3.33×)",
+            );
+        }
     }
     let name = "uncontended turn: `seg.turn()` and drop, nobody else attached";
     progress(name);
