@@ -23,7 +23,7 @@
 //! current ticket belongs to is alive; a dead holder gives
 //! [`Error::PeerDied`], a dead waiter's ticket is given up on its behalf.
 
-use std::sync::atomic::Ordering::SeqCst;
+use std::sync::atomic::Ordering::{Relaxed, Release, SeqCst};
 use std::time::{Duration, Instant};
 
 use crate::Error;
@@ -251,12 +251,18 @@ impl Segment {
     /// compare-exchange that takes it, so whoever finds the turn at a ticket
     /// always finds its taker among the records naming it (a process that
     /// dies right after taking a ticket cannot leave it unclaimed).
+    ///
+    /// The record store needs no order of its own: it is sequenced before
+    /// the `SeqCst` compare-exchange that takes the ticket, and whoever
+    /// looks for the ticket's taker holds a later ticket, taken by a
+    /// compare-exchange on the same word that reads from ours, so it
+    /// synchronises with it (a plain store on x86, not an `xchg`).
     fn take_ticket(&self) -> u32 {
         let w = self.words();
         let rec = &self.record().ticket;
         let mut t = w.next_ticket.v.load(SeqCst);
         loop {
-            rec.store(pack(WAITING, t), SeqCst);
+            rec.store(pack(WAITING, t), Relaxed);
             match w
                 .next_ticket
                 .v
@@ -571,11 +577,14 @@ impl Turn<'_> {
                 rec.ticket.store(pack(IDLE, self.ticket), SeqCst);
                 rec.pid.store(0, SeqCst);
             }
+            // No order needed: until it is seen, the record names a ticket
+            // the turn has passed, which nobody looks for (a plain store on
+            // x86, not an `xchg`).
             None => self
                 .seg
                 .record()
                 .ticket
-                .store(pack(IDLE, self.ticket), SeqCst),
+                .store(pack(IDLE, self.ticket), Release),
         }
     }
 }
