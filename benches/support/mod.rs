@@ -1304,6 +1304,16 @@ pub enum ReadMode {
     Walk,
     /// `to_value()`: copied out into an owned `Value`.
     ToValue,
+    /// A list of ints summed with `ListRef::ints()`.
+    Ints,
+}
+
+/// What the producer puts.
+enum Payload {
+    /// `put_message(&v)`.
+    Value(Value),
+    /// `put_message_from_slice(&ints)`.
+    Ints(Vec<i64>),
 }
 
 /// Messages from this process to a peer through the shmheap queue: this
@@ -1314,7 +1324,7 @@ pub enum ReadMode {
 pub struct ShmMessages {
     seg: Segment,
     ctl: Handle,
-    v: Value,
+    v: Payload,
     window: usize,
     peer: Peer,
 }
@@ -1322,13 +1332,24 @@ pub struct ShmMessages {
 impl ShmMessages {
     /// Creates the segment and spawns the consumer.
     pub fn new(v: Value, window: usize, read: ReadMode) -> ShmMessages {
+        ShmMessages::with(Payload::Value(v), window, read)
+    }
+
+    /// Messages of [`INTS`] ints put from a slice and summed by the
+    /// consumer with `ListRef::ints()`: the bulk paths end to end.
+    pub fn ints_from_slice(window: usize) -> ShmMessages {
+        let ints = (0..INTS as i64).collect();
+        ShmMessages::with(Payload::Ints(ints), window, ReadMode::Ints)
+    }
+
+    fn with(v: Payload, window: usize, read: ReadMode) -> ShmMessages {
         let seg = named_segment("msgs", 32 << 20);
         let ctl = control_list(&seg);
         let (o, g) = ctl.to_raw();
-        let mode = if read == ReadMode::Walk {
-            "walk"
-        } else {
-            "copy"
+        let mode = match read {
+            ReadMode::Walk => "walk",
+            ReadMode::ToValue => "copy",
+            ReadMode::Ints => "ints",
         };
         let arg = format!("{} {o} {g} {mode}", seg.name().expect("named"));
         let peer = Peer::spawn("consume", &arg);
@@ -1350,7 +1371,10 @@ impl ShmMessages {
             let mut t = ok(self.seg.turn());
             let room = self.window.saturating_sub(t.message_count()) as u64;
             for _ in 0..room.min(left) {
-                ok(t.put_message(&self.v));
+                ok(match &self.v {
+                    Payload::Value(v) => t.put_message(v),
+                    Payload::Ints(ints) => t.put_message_from_slice(ints),
+                });
                 left -= 1;
             }
             drop(t);
@@ -1392,6 +1416,13 @@ fn consume_peer(seg: &Segment, ctl: Handle, read: ReadMode) -> Result<(), Error>
                 }
                 ReadMode::ToValue => {
                     black_box(t.get(h)?.to_value()?);
+                }
+                ReadMode::Ints => {
+                    let mut sum = 0i64;
+                    for x in t.get(h)?.as_list()?.ints() {
+                        sum = sum.wrapping_add(x?);
+                    }
+                    black_box(sum);
                 }
             }
             t.free(h)?;
@@ -1598,10 +1629,10 @@ pub fn peer_dispatch() {
         "consume" => {
             exit_on_eof();
             let (seg, ctl, rest) = attach_args(&arg);
-            let read = if rest.first().map(String::as_str) == Some("copy") {
-                ReadMode::ToValue
-            } else {
-                ReadMode::Walk
+            let read = match rest.first().map(String::as_str) {
+                Some("copy") => ReadMode::ToValue,
+                Some("ints") => ReadMode::Ints,
+                _ => ReadMode::Walk,
             };
             consume_peer(&seg, ctl, read)
         }
