@@ -21,8 +21,6 @@ use std::sync::atomic::AtomicU64;
 
 /// Block header size.
 pub(crate) const HDR: u64 = 16;
-/// How far ahead of a walk of the blocks their lines are prefetched.
-const PREFETCH: u64 = 1024;
 /// Smallest block.
 pub(crate) const MIN_BLOCK: u64 = 32;
 /// Largest block size kept in the exact-size bins.
@@ -645,10 +643,10 @@ impl Heap {
         let (mut blocks, mut free_bytes, mut free_blocks) = (0u64, 0u64, 0u64);
         let (mut fast_bytes, mut fast_blocks) = (0u64, 0u64);
         // Each header's address comes from the one before (a chain of
-        // loads): keep the lines `PREFETCH` bytes ahead on their way in.
+        // loads): keep the lines `Mem::AHEAD` bytes ahead on their way in.
         let mut ahead = o;
         while o < top {
-            while ahead < o + PREFETCH {
+            while ahead < o + Mem::AHEAD {
                 self.mem.prefetch(ahead);
                 ahead += 64;
             }

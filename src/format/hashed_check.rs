@@ -25,6 +25,31 @@ pub(crate) trait Owner {
     fn slot(&mut self, slot: Slot, at: impl FnOnce() -> Offset) -> Result<(), Error>;
 }
 
+/// The block of the key in pointer slot `s`, which must be of kind
+/// `s.tag`, and its payload bytes.
+#[inline(always)]
+fn key_block(heap: &Heap, s: Slot) -> Result<(Offset, u64), Error> {
+    let b = Offset::new(s.payload);
+    let (size, _, kind) = heap.live(b)?;
+    if kind != s.tag {
+        return Err(wrong_key_block(b, s.tag, kind));
+    }
+    Ok((b, size - crate::alloc::HDR))
+}
+
+#[cold]
+#[inline(never)]
+fn wrong_key_block(b: Offset, tag: u8, kind: u8) -> Error {
+    Error::corrupt(
+        b.get(),
+        format!(
+            "key slot says {} but block is {}",
+            type_name(tag),
+            type_name(kind)
+        ),
+    )
+}
+
 /// The stable hash of the key in slot `s`, read from the segment (the same
 /// function as `hash` over values, see FORMAT.md §10); `None` for an
 /// unhashable key. Reads are bounds-checked, kinds and lengths checked.
@@ -33,28 +58,12 @@ pub(crate) fn slot_hash(heap: &Heap, s: Slot, depth: u32) -> Result<Option<u64>,
         return Err(Error::corrupt(s.payload, "key nests too deep"));
     }
     let m = heap.mem;
-    // The key's block, which must be of kind `tag`, and its payload bytes.
-    let block = |tag: u8| -> Result<(Offset, u64), Error> {
-        let b = Offset::new(s.payload);
-        let (size, _, kind) = heap.live(b)?;
-        if kind != tag {
-            return Err(Error::corrupt(
-                b.get(),
-                format!(
-                    "key slot says {} but block is {}",
-                    type_name(tag),
-                    type_name(kind)
-                ),
-            ));
-        }
-        Ok((b, size - crate::alloc::HDR))
-    };
     Ok(Some(match s.tag {
         T_NONE => hash::NONE,
         T_BOOL | T_INT => hash::int(s.payload as i64),
         T_FLOAT => hash::float(f64::from_bits(s.payload)),
         tag @ (T_STR | T_BYTES | T_TUPLE | T_FROZENSET) => {
-            let (b, room) = block(tag)?;
+            let (b, room) = key_block(heap, s)?;
             let len = m.u64(payload(b))?;
             if matches!(tag, T_STR | T_BYTES) {
                 if len > room - 8 {
@@ -94,7 +103,7 @@ pub(crate) fn slot_hash(heap: &Heap, s: Slot, depth: u32) -> Result<Option<u64>,
             }
         }
         tag if scalar::is_scalar_kind(tag) => {
-            let (b, room) = block(tag)?;
+            let (b, room) = key_block(heap, s)?;
             // SAFETY: the validator and the writers hold the turn; the
             // view dies in this statement.
             let v = unsafe { scalar::read(heap, b, tag, room)? };
@@ -106,11 +115,12 @@ pub(crate) fn slot_hash(heap: &Heap, s: Slot, depth: u32) -> Result<Option<u64>,
 
 /// Checks the dict or set at `b` (`room` payload bytes): its header, chunk
 /// table, chunks and index (claimed as owned by it), the order list (covers
-/// exactly the `len` live entries, back links right), the free list (covers
-/// every other entry handed out), the index (names each live entry exactly
-/// once, where a probe from its hash finds it; counts tombstones), each
-/// live entry's stored hash against its key, and the slots. `state` is
-/// scratch space (a byte per entry), reused from one dict to the next.
+/// exactly the `len` live entries, back links right) and, on the way, each
+/// live entry's slots and its stored hash against its key, the free list
+/// (covers every other entry handed out), the index (names each live entry
+/// exactly once, where a probe from its hash finds it; counts tombstones).
+/// `state` is scratch space (a byte per entry), reused from one dict to the
+/// next.
 pub(crate) fn check(
     heap: &Heap,
     b: Offset,
@@ -167,6 +177,23 @@ pub(crate) fn check(
         if entry.prev() != prev {
             return Err(bad("order list back link is wrong"));
         }
+        // The live entry's slots, and its stored hash against its key.
+        let at = || l.entry_offset(heap, e).unwrap_or(Offset::NULL);
+        let key = entry.key();
+        w.slot(key, || at().add(E_KEY))?;
+        if l.has_values() {
+            w.slot(entry.value(), || at().add(E_VALUE))?;
+        }
+        match slot_hash(heap, key, 0)? {
+            Some(h) if h == entry.hash() => {}
+            Some(_) => {
+                return Err(Error::corrupt(
+                    at().get(),
+                    "stored hash does not match the key",
+                ));
+            }
+            None => return Err(Error::corrupt(at().get(), "unhashable key")),
+        }
         prev = cur;
         cur = entry.next();
     }
@@ -221,30 +248,6 @@ pub(crate) fn check(
                 "index does not name every live entry, or tombstones miscounted",
             ));
         }
-    }
-    // The live entries again, in order (the links were checked above):
-    // their slots, and each stored hash against its key.
-    let mut cur = l.head;
-    for _ in 0..l.len {
-        let e = cur.wrapping_sub(1);
-        let entry = lk.entry(e)?;
-        let at = || l.entry_offset(heap, e).unwrap_or(Offset::NULL);
-        let key = entry.key();
-        w.slot(key, || at().add(E_KEY))?;
-        if l.has_values() {
-            w.slot(entry.value(), || at().add(E_VALUE))?;
-        }
-        match slot_hash(heap, key, 0)? {
-            Some(h) if h == entry.hash() => {}
-            Some(_) => {
-                return Err(Error::corrupt(
-                    at().get(),
-                    "stored hash does not match the key",
-                ));
-            }
-            None => return Err(Error::corrupt(at().get(), "unhashable key")),
-        }
-        cur = entry.next();
     }
     Ok(())
 }

@@ -18,7 +18,7 @@ use super::{
 };
 use crate::Error;
 use crate::alloc::{HDR, Heap, QUEUED, ROOT};
-use crate::segment::{HEAP_START, Offset, QueueState, Word};
+use crate::segment::{HEAP_START, Mem, Offset, QueueState, Word};
 
 /// What validation found in a sound segment.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -150,6 +150,8 @@ impl Walk<'_> {
         }
         m[OWNED] |= bit;
         self.reachable += 1;
+        // The walk moves forward through memory (see `Walk::children`).
+        self.heap.mem.prefetch(o + Mem::AHEAD);
         // The walk of the blocks checked this allocated block's header.
         let (size, k) = self.heap.allocated_block(b)?;
         if let Some(want) = kind.filter(|&w| w != k) {
@@ -198,7 +200,9 @@ impl Walk<'_> {
     fn children(&mut self, b: Offset, cap: u64, kind: u8) -> Result<(), Error> {
         let first = self.stack.len();
         self.object(b, cap, kind)?;
-        self.stack[first..].reverse();
+        if self.stack.len() > first + 1 {
+            self.stack[first..].reverse();
+        }
         Ok(())
     }
 

@@ -109,6 +109,11 @@ impl Mem {
         }
     }
 
+    /// How far ahead of a forward walk through memory (of the blocks, or
+    /// of the values the validator visits in address order) the lines it
+    /// is about to read are asked for with [`Mem::prefetch`].
+    pub(crate) const AHEAD: u64 = 1024;
+
     /// Asks the CPU to bring the cache line holding `off` in, ahead of a
     /// read that depends on a load not done yet (a walk of the blocks, the
     /// validator's stack). A hint: it reads nothing and never faults, so
