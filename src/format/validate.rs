@@ -1,13 +1,22 @@
 //! The validator: from the header through every reachable object.
 //!
-//! It walks the allocator's blocks once (headers, footers, free lists,
-//! counters), then the message queue, then every object reachable from a
-//! root, checking each slot (the rule bytecheck's `Verify` for `Slot`
-//! applies, inline) and each object's lengths against
-//! its block, UTF-8 of strings, kinds of pointed-to blocks, and that every
-//! object has exactly one owner (which also rules out cycles). Cost is
-//! proportional to the heap's high-water mark, not the segment size; two
-//! bitmaps of one bit per 16 heap bytes are its only allocation.
+//! It walks the allocator's blocks once, in address order (headers,
+//! footers, free lists, counters), marking each allocated block in a bitmap;
+//! then the message queue; then every object reachable from a root, with an
+//! explicit stack (no recursion, whatever the nesting), checking each slot
+//! ([`Slot::check`], the rule bytecheck's `Verify` for `Slot` applies) and
+//! each object's lengths against its block, UTF-8 of strings, kinds of
+//! pointed-to blocks, and that every object has exactly one owner (a second
+//! bitmap of owned blocks, which also rules out cycles). Cost is
+//! proportional to the heap's high-water mark, not the segment size; its
+//! memory is the two bitmaps (one bit per 16 heap bytes each, side by side),
+//! the stack, and one scratch vector that the dict checks reuse.
+//!
+//! Both walks move forward through memory, as values are allocated: the
+//! walk of the blocks prefetches the lines ahead of the header it reads (a
+//! chain of dependent loads otherwise), and the object walk takes an
+//! object's children in the order it found them and prefetches ahead of
+//! each block it claims.
 
 use super::bytearray::{BA_PAYLOAD, ByteArrayLayout};
 use super::list::{CHUNK_SLOTS, ListLayout, TABLE_ENTRIES, chunk_cap};
