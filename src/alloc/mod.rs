@@ -219,8 +219,13 @@ impl Heap {
     /// Reads a block's word 0 and checks that it is a plausible block start.
     #[inline(always)]
     pub(crate) fn header(&self, b: Offset) -> Result<(u64, u64), Error> {
+        self.header_below(b, self.st().top.get())
+    }
+
+    /// [`Heap::header`] with `top` already read (a walk reads it once).
+    #[inline(always)]
+    fn header_below(&self, b: Offset, top: u64) -> Result<(u64, u64), Error> {
         let o = b.get();
-        let top = self.st().top.get();
         if o < HEAP_START || !o.is_multiple_of(16) || o > top.saturating_sub(HDR) {
             return Err(not_a_block(o));
         }
@@ -241,6 +246,16 @@ impl Heap {
         }
         let w1 = self.mem.u64(b.add(8))?;
         Ok((size, flags, w1 as u8))
+    }
+
+    /// The size and kind of block `b`, which the validator's walk of the
+    /// blocks ([`Heap::walk`]) found allocated (so its header is not
+    /// checked again; the reads still are).
+    #[inline(always)]
+    pub(crate) fn allocated_block(&self, b: Offset) -> Result<(u64, u8), Error> {
+        let w0 = self.mem.u64(b)?;
+        let w1 = self.mem.u64(b.add(8))?;
+        Ok((w0 & !FLAGS, w1 as u8))
     }
 
     /// Checks a user's handle: an allocated block of that generation.
@@ -625,29 +640,36 @@ impl Heap {
         let top = self.checked_top()?;
         let mut o = HEAP_START;
         let mut prev_alloc = true;
-        let (mut used, mut blocks, mut free_bytes, mut free_blocks) = (0u64, 0u64, 0u64, 0u64);
+        let (mut blocks, mut free_bytes, mut free_blocks) = (0u64, 0u64, 0u64);
         let (mut fast_bytes, mut fast_blocks) = (0u64, 0u64);
+        // Each header's address comes from the one before (a chain of
+        // loads): keep the lines `Mem::AHEAD` bytes ahead on their way in.
+        let mut ahead = o;
         while o < top {
+            while ahead < o + Mem::AHEAD {
+                self.mem.prefetch(ahead);
+                ahead += 64;
+            }
             let b = Offset::new(o);
-            let (size, flags) = self.header(b)?;
+            let (size, flags) = self.header_below(b, top)?;
             if (flags & PREV_ALLOC != 0) != prev_alloc {
                 return Err(Error::corrupt(
                     o,
                     "PREV_ALLOC flag disagrees with the previous block",
                 ));
             }
-            if flags & ALLOC != 0 && self.mem.u64(b.add(8))? == K_FAST as u64 {
-                if size > SMALL_MAX || flags & (ROOT | QUEUED) != 0 {
-                    return Err(Error::corrupt(o, "malformed fast block"));
+            if flags & ALLOC != 0 {
+                let w1 = self.mem.u64(b.add(8))?;
+                if w1 == K_FAST as u64 {
+                    if size > SMALL_MAX || flags & (ROOT | QUEUED) != 0 {
+                        return Err(Error::corrupt(o, "malformed fast block"));
+                    }
+                    fast_bytes += size;
+                    fast_blocks += 1;
+                } else {
+                    blocks += 1;
+                    f(b, size, flags, w1 as u8)?;
                 }
-                fast_bytes += size;
-                fast_blocks += 1;
-                prev_alloc = true;
-            } else if flags & ALLOC != 0 {
-                let kind = self.mem.u64(b.add(8))? as u8;
-                used += size;
-                blocks += 1;
-                f(b, size, flags, kind)?;
                 prev_alloc = true;
             } else {
                 if !prev_alloc {
@@ -668,6 +690,9 @@ impl Heap {
             }
             o += size;
         }
+        // The blocks tile `HEAP_START..top` (each ends at or below `top`):
+        // the bytes neither free nor parked are allocated.
+        let used = top - HEAP_START - free_bytes - fast_bytes;
         let next_gen = st.next_gen.get();
         if next_gen == 0 || next_gen >= 1 << 56 {
             return Err(Error::corrupt(

@@ -20,8 +20,34 @@ pub(crate) trait Owner {
     /// Claims block `b` (which must be of kind `kind` and not owned yet)
     /// and returns its payload bytes.
     fn claim(&mut self, b: Offset, kind: u8) -> Result<u64, Error>;
-    /// Checks the slot at `at` and claims what it points to (later).
-    fn slot(&mut self, at: Offset) -> Result<(), Error>;
+    /// Checks `slot` (read from the offset `at` names, for the error) and
+    /// claims what it points to (later).
+    fn slot(&mut self, slot: Slot, at: impl FnOnce() -> Offset) -> Result<(), Error>;
+}
+
+/// The block of the key in pointer slot `s`, which must be of kind
+/// `s.tag`, and its payload bytes.
+#[inline(always)]
+fn key_block(heap: &Heap, s: Slot) -> Result<(Offset, u64), Error> {
+    let b = Offset::new(s.payload);
+    let (size, _, kind) = heap.live(b)?;
+    if kind != s.tag {
+        return Err(wrong_key_block(b, s.tag, kind));
+    }
+    Ok((b, size - crate::alloc::HDR))
+}
+
+#[cold]
+#[inline(never)]
+fn wrong_key_block(b: Offset, tag: u8, kind: u8) -> Error {
+    Error::corrupt(
+        b.get(),
+        format!(
+            "key slot says {} but block is {}",
+            type_name(tag),
+            type_name(kind)
+        ),
+    )
 }
 
 /// The stable hash of the key in slot `s`, read from the segment (the same
@@ -32,28 +58,12 @@ pub(crate) fn slot_hash(heap: &Heap, s: Slot, depth: u32) -> Result<Option<u64>,
         return Err(Error::corrupt(s.payload, "key nests too deep"));
     }
     let m = heap.mem;
-    // The key's block, which must be of kind `tag`, and its payload bytes.
-    let block = |tag: u8| -> Result<(Offset, u64), Error> {
-        let b = Offset::new(s.payload);
-        let (size, _, kind) = heap.live(b)?;
-        if kind != tag {
-            return Err(Error::corrupt(
-                b.get(),
-                format!(
-                    "key slot says {} but block is {}",
-                    type_name(tag),
-                    type_name(kind)
-                ),
-            ));
-        }
-        Ok((b, size - crate::alloc::HDR))
-    };
     Ok(Some(match s.tag {
         T_NONE => hash::NONE,
         T_BOOL | T_INT => hash::int(s.payload as i64),
         T_FLOAT => hash::float(f64::from_bits(s.payload)),
         tag @ (T_STR | T_BYTES | T_TUPLE | T_FROZENSET) => {
-            let (b, room) = block(tag)?;
+            let (b, room) = key_block(heap, s)?;
             let len = m.u64(payload(b))?;
             if matches!(tag, T_STR | T_BYTES) {
                 if len > room - 8 {
@@ -71,19 +81,29 @@ pub(crate) fn slot_hash(heap: &Heap, s: Slot, depth: u32) -> Result<Option<u64>,
                 if len.checked_mul(16).is_none_or(|n| n > room - 16) {
                     return Err(Error::corrupt(b.get(), "key longer than its block"));
                 }
-                let mut hs = Vec::with_capacity(len as usize);
-                for i in 0..len {
-                    let item = Slot::read(&m, b.add(SEQ_SLOTS + 16 * i))?;
-                    match slot_hash(heap, item, depth + 1)? {
-                        Some(h) => hs.push(h),
-                        None => return Ok(None),
+                // The items' hashes, fed to `combine` as they come; the
+                // first unhashable item or error stops it (kept in `stop`).
+                let mut stop = None;
+                let items = (0..len).map_while(|i| {
+                    let h = Slot::read(&m, b.add(SEQ_SLOTS + 16 * i))
+                        .and_then(|item| slot_hash(heap, item, depth + 1));
+                    match h {
+                        Ok(Some(h)) => Some(h),
+                        other => {
+                            stop = Some(other);
+                            None
+                        }
                     }
+                });
+                let h = hash::combine(items, tag == T_TUPLE);
+                if let Some(r) = stop {
+                    return r;
                 }
-                hash::combine(hs.into_iter(), tag == T_TUPLE)
+                h
             }
         }
         tag if scalar::is_scalar_kind(tag) => {
-            let (b, room) = block(tag)?;
+            let (b, room) = key_block(heap, s)?;
             // SAFETY: the validator and the writers hold the turn; the
             // view dies in this statement.
             let v = unsafe { scalar::read(heap, b, tag, room)? };
@@ -95,15 +115,18 @@ pub(crate) fn slot_hash(heap: &Heap, s: Slot, depth: u32) -> Result<Option<u64>,
 
 /// Checks the dict or set at `b` (`room` payload bytes): its header, chunk
 /// table, chunks and index (claimed as owned by it), the order list (covers
-/// exactly the `len` live entries, back links right), the free list (covers
-/// every other entry handed out), the index (names each live entry exactly
-/// once, where a probe from its hash finds it; counts tombstones), each
-/// live entry's stored hash against its key, and the slots.
+/// exactly the `len` live entries, back links right) and, on the way, each
+/// live entry's slots and its stored hash against its key, the free list
+/// (covers every other entry handed out), the index (names each live entry
+/// exactly once, where a probe from its hash finds it; counts tombstones).
+/// `state` is scratch space (a byte per entry), reused from one dict to the
+/// next.
 pub(crate) fn check(
     heap: &Heap,
     b: Offset,
     kind: u8,
     room: u64,
+    state: &mut Vec<u8>,
     w: &mut impl Owner,
 ) -> Result<(), Error> {
     let m = heap.mem;
@@ -133,9 +156,13 @@ pub(crate) fn check(
             return Err(Error::corrupt(l.index.get(), "index longer than its block"));
         }
     }
+    // The table and the index, bounds-checked once: entries are then
+    // reached without going through the table's checks again.
+    let lk = l.lookup(heap)?;
     // Entry states: 0 not seen, 1 live (order list), 2 free, 3 live and
     // indexed.
-    let mut state = vec![0u8; l.used as usize];
+    state.clear();
+    state.resize(l.used as usize, 0);
     let (mut prev, mut cur) = (0u64, l.head);
     for _ in 0..l.len {
         if cur == 0 || cur > l.used {
@@ -146,9 +173,26 @@ pub(crate) fn check(
             return Err(bad("entry twice in the order list"));
         }
         state[e as usize] = 1;
-        let entry = l.entry(heap, e)?;
+        let entry = lk.entry(e)?;
         if entry.prev() != prev {
             return Err(bad("order list back link is wrong"));
+        }
+        // The live entry's slots, and its stored hash against its key.
+        let at = || l.entry_offset(heap, e).unwrap_or(Offset::NULL);
+        let key = entry.key();
+        w.slot(key, || at().add(E_KEY))?;
+        if l.has_values() {
+            w.slot(entry.value(), || at().add(E_VALUE))?;
+        }
+        match slot_hash(heap, key, 0)? {
+            Some(h) if h == entry.hash() => {}
+            Some(_) => {
+                return Err(Error::corrupt(
+                    at().get(),
+                    "stored hash does not match the key",
+                ));
+            }
+            None => return Err(Error::corrupt(at().get(), "unhashable key")),
         }
         prev = cur;
         cur = entry.next();
@@ -163,7 +207,7 @@ pub(crate) fn check(
         }
         state[(cur - 1) as usize] = 2;
         nfree += 1;
-        cur = l.entry(heap, cur - 1)?.next();
+        cur = lk.entry(cur - 1)?.next();
     }
     if nfree != l.used - l.len {
         return Err(bad("free list does not hold every entry that is not live"));
@@ -191,7 +235,7 @@ pub(crate) fn check(
                         return Err(bad("index names an entry that is not live, or twice"));
                     }
                     state[e as usize] = 3;
-                    let home = l.entry(heap, e)?.hash() & mask;
+                    let home = lk.entry(e)?.hash() & mask;
                     if pos.wrapping_sub(home) & mask >= run {
                         return Err(bad("entry not reachable from its hash in the index"));
                     }
@@ -205,19 +249,5 @@ pub(crate) fn check(
             ));
         }
     }
-    l.walk(heap, |e, entry| {
-        let at = l.entry_offset(heap, e)?;
-        w.slot(at.add(E_KEY))?;
-        if l.has_values() {
-            w.slot(at.add(E_VALUE))?;
-        }
-        match slot_hash(heap, entry.key(), 0)? {
-            Some(h) if h == entry.hash() => Ok(()),
-            Some(_) => Err(Error::corrupt(
-                at.get(),
-                "stored hash does not match the key",
-            )),
-            None => Err(Error::corrupt(at.get(), "unhashable key")),
-        }
-    })
+    Ok(())
 }

@@ -1,13 +1,22 @@
 //! The validator: from the header through every reachable object.
 //!
-//! It walks the allocator's blocks once (headers, footers, free lists,
-//! counters), then the message queue, then every object reachable from a
-//! root, checking each slot (the rule bytecheck's `Verify` for `Slot`
-//! applies, inline) and each object's lengths against
-//! its block, UTF-8 of strings, kinds of pointed-to blocks, and that every
-//! object has exactly one owner (which also rules out cycles). Cost is
-//! proportional to the heap's high-water mark, not the segment size; two
-//! bitmaps of one bit per 16 heap bytes are its only allocation.
+//! It walks the allocator's blocks once, in address order (headers,
+//! footers, free lists, counters), marking each allocated block in a bitmap;
+//! then the message queue; then every object reachable from a root, with an
+//! explicit stack (no recursion, whatever the nesting), checking each slot
+//! ([`Slot::check`], the rule bytecheck's `Verify` for `Slot` applies) and
+//! each object's lengths against its block, UTF-8 of strings, kinds of
+//! pointed-to blocks, and that every object has exactly one owner (a second
+//! bitmap of owned blocks, which also rules out cycles). Cost is
+//! proportional to the heap's high-water mark, not the segment size; its
+//! memory is the two bitmaps (one bit per 16 heap bytes each, side by side),
+//! the stack, and one scratch vector that the dict checks reuse.
+//!
+//! Both walks move forward through memory, as values are allocated: the
+//! walk of the blocks prefetches the lines ahead of the header it reads (a
+//! chain of dependent loads otherwise), and the object walk takes an
+//! object's children in the order it found them and prefetches ahead of
+//! each block it claims.
 
 use super::bytearray::{BA_PAYLOAD, ByteArrayLayout};
 use super::list::{CHUNK_SLOTS, ListLayout, TABLE_ENTRIES, chunk_cap};
@@ -18,7 +27,7 @@ use super::{
 };
 use crate::Error;
 use crate::alloc::{HDR, Heap, QUEUED, ROOT};
-use crate::segment::{HEAP_START, Offset, QueueState, Word};
+use crate::segment::{HEAP_START, Mem, Offset, QueueState, Word};
 
 /// What validation found in a sound segment.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -60,65 +69,148 @@ impl Bits {
     }
 }
 
+/// The two marks of each block, one bit per 16 heap bytes each: allocated
+/// (set by the walk of the blocks) and owned (set by the claim that
+/// reaches it), side by side so that a claim tests and sets both in one
+/// place.
+struct Marks(Vec<[u64; 2]>);
+
+const ALLOCATED: usize = 0;
+const OWNED: usize = 1;
+
+impl Marks {
+    fn new(top: u64) -> Marks {
+        let n = ((top - HEAP_START) / 16).div_ceil(64) as usize;
+        Marks(vec![[0; 2]; n.max(1)])
+    }
+    /// The word and bit of block `b` (one below `HEAP_START` wraps to a
+    /// word past the end: not marked).
+    #[inline(always)]
+    fn idx(b: Offset) -> (usize, u64) {
+        let g = b.get().wrapping_sub(HEAP_START) / 16;
+        ((g / 64) as usize, 1 << (g % 64))
+    }
+    #[inline(always)]
+    fn set(&mut self, mark: usize, b: Offset) {
+        let (i, bit) = Marks::idx(b);
+        self.0[i][mark] |= bit;
+    }
+    #[inline(always)]
+    fn get(&self, mark: usize, b: Offset) -> bool {
+        let (i, bit) = Marks::idx(b);
+        self.0.get(i).is_some_and(|w| w[mark] & bit != 0)
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn not_a_block(o: u64) -> Error {
+    Error::corrupt(o, "pointer to something that is not an allocated block")
+}
+
+#[cold]
+#[inline(never)]
+fn two_owners(o: u64) -> Error {
+    Error::corrupt(o, "object has two owners (shared or cyclic)")
+}
+
+#[cold]
+#[inline(never)]
+fn wrong_kind(o: u64, want: u8, found: u8) -> Error {
+    Error::corrupt(
+        o,
+        format!(
+            "expected a {} block, found {}",
+            type_name(want),
+            type_name(found)
+        ),
+    )
+}
+
 struct Walk<'a> {
     heap: &'a Heap,
-    allocated: Bits,
-    visited: Bits,
+    /// The heap's top (it does not move while the validator runs).
+    top: u64,
+    marks: Marks,
     stack: Vec<(Offset, u8)>,
     reachable: u64,
+    /// Scratch space of the dict and set checks, reused.
+    entries: Vec<u8>,
 }
 
 impl Walk<'_> {
     /// Claims block `b` as owned by one more owner: it must be allocated,
     /// of kind `kind` (any value kind for `None`), and not owned yet.
+    #[inline(always)]
     fn claim(&mut self, b: Offset, kind: Option<u8>) -> Result<(u64, u8), Error> {
         let o = b.get();
-        if o < HEAP_START || !o.is_multiple_of(16) || o >= self.heap.top() || !self.allocated.get(b)
-        {
-            return Err(Error::corrupt(
-                o,
-                "pointer to something that is not an allocated block",
-            ));
+        if o < HEAP_START || !o.is_multiple_of(16) || o >= self.top {
+            return Err(not_a_block(o));
         }
-        if self.visited.get(b) {
-            return Err(Error::corrupt(
-                o,
-                "object has two owners (shared or cyclic)",
-            ));
+        let (i, bit) = Marks::idx(b);
+        let Some(m) = self.marks.0.get_mut(i) else {
+            return Err(not_a_block(o));
+        };
+        if m[ALLOCATED] & bit == 0 {
+            return Err(not_a_block(o));
         }
-        self.visited.set(b);
+        if m[OWNED] & bit != 0 {
+            return Err(two_owners(o));
+        }
+        m[OWNED] |= bit;
         self.reachable += 1;
-        let (size, _, k) = self.heap.live(b)?;
+        // The walk moves forward through memory (see `Walk::children`).
+        self.heap.mem.prefetch(o + Mem::AHEAD);
+        // The walk of the blocks checked this allocated block's header.
+        let (size, k) = self.heap.allocated_block(b)?;
         if let Some(want) = kind.filter(|&w| w != k) {
-            return Err(Error::corrupt(
-                o,
-                format!(
-                    "expected a {} block, found {}",
-                    type_name(want),
-                    type_name(k)
-                ),
-            ));
+            return Err(wrong_kind(o, want, k));
         }
         Ok((size - HDR, k))
     }
 
-    fn slot(&mut self, s: Offset) -> Result<(), Error> {
+    /// Queues the object the pointer slot `slot` names, to be claimed and
+    /// checked; its header's line is asked for now, so that it is there
+    /// (or on its way) when the stack comes back to it.
+    #[inline(always)]
+    fn push(&mut self, slot: Slot) {
+        self.heap.mem.prefetch(slot.payload);
+        self.stack.push((Offset::new(slot.payload), slot.tag));
+    }
+
+    /// Checks the slot at `s` (see [`Walk::slot`]).
+    #[inline(always)]
+    fn slot_at(&mut self, s: Offset) -> Result<(), Error> {
         let slot = Slot::read_checked(&self.heap.mem, s)?;
         if is_ptr_tag(slot.tag) {
-            self.stack.push((Offset::new(slot.payload), slot.tag));
+            self.push(slot);
         }
         Ok(())
     }
 
-    /// [`Walk::slot`] for a slot already read; `at` names its offset for
-    /// the error.
+    /// Checks `slot` ([`Slot::check`]) and queues what it points to, to be
+    /// claimed; `at` names its offset for the error.
     #[inline(always)]
-    fn checked_slot(&mut self, slot: Slot, at: impl FnOnce() -> Offset) -> Result<(), Error> {
+    fn slot(&mut self, slot: Slot, at: impl FnOnce() -> Offset) -> Result<(), Error> {
         if let Err(why) = slot.check() {
             return Err(Error::corrupt(at().get(), why.to_owned()));
         }
         if is_ptr_tag(slot.tag) {
-            self.stack.push((Offset::new(slot.payload), slot.tag));
+            self.push(slot);
+        }
+        Ok(())
+    }
+
+    /// [`Walk::object`], its children then stacked to come off in the
+    /// order they were found: a value's parts are mostly allocated in
+    /// that order, so the walk moves forward through memory (as the
+    /// prefetchers expect).
+    #[inline(always)]
+    fn children(&mut self, b: Offset, cap: u64, kind: u8) -> Result<(), Error> {
+        let first = self.stack.len();
+        self.object(b, cap, kind)?;
+        if self.stack.len() > first + 1 {
+            self.stack[first..].reverse();
         }
         Ok(())
     }
@@ -128,7 +220,7 @@ impl Walk<'_> {
         let o = b.get();
         let too_long = |what: &str| Error::corrupt(o, format!("{what} longer than its block"));
         match kind {
-            K_BOX => self.slot(payload(b))?,
+            K_BOX => self.slot_at(payload(b))?,
             T_BYTEARRAY => {
                 if cap < BA_PAYLOAD {
                     return Err(too_long("bytearray header"));
@@ -173,10 +265,15 @@ impl Walk<'_> {
                     super::object::check(&m, b, len)?;
                 }
                 for i in 0..len {
-                    self.slot(b.add(SEQ_SLOTS + 16 * i))?;
+                    self.slot_at(b.add(SEQ_SLOTS + 16 * i))?;
                 }
             }
-            T_DICT | T_SET => super::hashed_check::check(self.heap, b, kind, cap, self)?,
+            T_DICT | T_SET => {
+                let mut entries = std::mem::take(&mut self.entries);
+                let r = super::hashed_check::check(self.heap, b, kind, cap, &mut entries, self);
+                self.entries = entries;
+                r?
+            }
             k if super::scalar::is_scalar_kind(k) => {
                 // SAFETY: the validator runs inside a turn; the views die
                 // in this statement.
@@ -207,7 +304,7 @@ impl Walk<'_> {
                 unsafe {
                     table.slots(&m, 0, l.len, |i, slots| {
                         for (j, s) in slots.iter().enumerate() {
-                            self.checked_slot(*s, || {
+                            self.slot(*s, || {
                                 l.slot(self.heap, i + j as u64).unwrap_or(Offset::new(0))
                             })?;
                         }
@@ -231,8 +328,8 @@ impl super::hashed_check::Owner for Walk<'_> {
     fn claim(&mut self, b: Offset, kind: u8) -> Result<u64, Error> {
         Walk::claim(self, b, Some(kind)).map(|(room, _)| room)
     }
-    fn slot(&mut self, at: Offset) -> Result<(), Error> {
-        Walk::slot(self, at)
+    fn slot(&mut self, slot: Slot, at: impl FnOnce() -> Offset) -> Result<(), Error> {
+        Walk::slot(self, slot, at)
     }
 }
 
@@ -273,13 +370,13 @@ pub(crate) fn validate(heap: &Heap, queue: &QueueState, root: u64) -> Result<Rep
 }
 
 /// The blocks a validation found reachable.
-pub(crate) struct Reached(Bits);
+pub(crate) struct Reached(Marks);
 
 impl Reached {
     /// Whether block `b` is reachable from a root (the root namespace
     /// among them), the queue or the journal.
     pub(crate) fn get(&self, b: Offset) -> bool {
-        b.get() >= HEAP_START && self.0.get(b)
+        b.get() >= HEAP_START && self.0.get(OWNED, b)
     }
 }
 
@@ -293,32 +390,34 @@ pub(crate) fn validate_marking(
     if top < HEAP_START || top > heap.mem.len() {
         return Err(Error::corrupt(0, "heap top out of range"));
     }
-    let mut allocated = Bits::new(top);
+    let mut marks = Marks::new(top);
     let mut roots = Vec::new();
     let mut queued = 0u64;
     let mut blocks = 0u64;
     heap.walk(|b, _, flags, kind| {
-        allocated.set(b);
+        marks.set(ALLOCATED, b);
         blocks += 1;
-        if flags & QUEUED != 0 && flags & ROOT == 0 {
+        if flags & (ROOT | QUEUED) == 0 {
+            return Ok(());
+        }
+        if flags & ROOT == 0 {
             return Err(Error::corrupt(b.get(), "queued block that is not a root"));
         }
-        if flags & ROOT != 0 {
-            if kind != K_BOX && !is_ptr_tag(kind) {
-                return Err(Error::corrupt(b.get(), "root that is not a value"));
-            }
-            roots.push(b);
-            queued += (flags & QUEUED != 0) as u64;
+        if kind != K_BOX && !is_ptr_tag(kind) {
+            return Err(Error::corrupt(b.get(), "root that is not a value"));
         }
+        roots.push(b);
+        queued += (flags & QUEUED != 0) as u64;
         Ok(())
     })?;
-    check_root(heap, &allocated, root)?;
+    check_root(heap, &marks, root)?;
     let mut w = Walk {
         heap,
-        allocated,
-        visited: Bits::new(top),
+        top,
+        marks,
         stack: Vec::new(),
         reachable: 0,
+        entries: Vec::new(),
     };
     // The undo journal: empty between operations (a non-empty one is an
     // interrupted operation, which recovery rolls back first).
@@ -369,7 +468,7 @@ pub(crate) fn validate_marking(
                     "queue entry is not a live object of that generation",
                 )
             })?;
-            if flags & QUEUED == 0 || !w.allocated.get(h.offset) {
+            if flags & QUEUED == 0 || !w.marks.get(ALLOCATED, h.offset) {
                 return Err(Error::corrupt(
                     e.get(),
                     "queue entry's object is not marked queued",
@@ -392,10 +491,10 @@ pub(crate) fn validate_marking(
     // check above made sure), is walked the same way.
     for &r in &roots {
         let (cap, kind) = w.claim(r, None)?;
-        w.object(r, cap, kind)?;
+        w.children(r, cap, kind)?;
         while let Some((b, tag)) = w.stack.pop() {
             let (cap, kind) = w.claim(b, Some(tag))?;
-            w.object(b, cap, kind)?;
+            w.children(b, cap, kind)?;
         }
     }
     // The journal's block is bookkeeping: not counted as a value's block.
@@ -405,7 +504,7 @@ pub(crate) fn validate_marking(
     let mut deferred = 0;
     if txn {
         for b in heap.deferred_frees()? {
-            if w.allocated.get(b) && !w.visited.get(b) {
+            if w.marks.get(ALLOCATED, b) && !w.marks.get(OWNED, b) {
                 deferred += 1;
             }
         }
@@ -418,20 +517,24 @@ pub(crate) fn validate_marking(
         reachable: w.reachable - journal,
         orphans: blocks - w.reachable - deferred,
     };
-    Ok((report, Reached(w.visited)))
+    Ok((report, Reached(w.marks)))
 }
 
 /// Checks the header's root word: 0 (no root namespace yet), or an
 /// allocated dict block flagged `ROOT` and not `QUEUED` (so it is walked
 /// with the other roots, and the queue cannot name it: a queue entry's
 /// object must be `QUEUED`).
-fn check_root(heap: &Heap, allocated: &Bits, root: u64) -> Result<(), Error> {
+fn check_root(heap: &Heap, marks: &Marks, root: u64) -> Result<(), Error> {
     if root == 0 {
         return Ok(());
     }
     let at = std::mem::offset_of!(crate::segment::Header, root) as u64;
     let b = Offset::new(root);
-    if root < HEAP_START || !root.is_multiple_of(16) || root >= heap.top() || !allocated.get(b) {
+    if root < HEAP_START
+        || !root.is_multiple_of(16)
+        || root >= heap.top()
+        || !marks.get(ALLOCATED, b)
+    {
         return Err(Error::corrupt(
             at,
             "root namespace is not an allocated block",
