@@ -20,7 +20,7 @@ pub(crate) mod validate;
 pub(crate) use slot::Slot;
 
 use crate::Error;
-use crate::alloc::{HDR, Heap};
+use crate::alloc::{Block, HDR, Heap};
 use crate::segment::Offset;
 
 /// Slot tag / object kind: None (inline).
@@ -143,13 +143,31 @@ pub(crate) const SEQ_SLOTS: u64 = HDR + 16;
 /// Frees the object at `b` and everything it owns (iteratively: nesting
 /// depth cannot overflow the stack).
 pub(crate) fn free_object(heap: &Heap, b: Offset) -> Result<(), Error> {
+    let (k, kind) = heap.live_block(b)?;
+    free_object_checked(heap, k, kind)
+}
+
+/// Whether objects of `kind` own nothing but their block.
+#[inline(always)]
+pub(crate) fn is_leaf_kind(kind: u8) -> bool {
+    matches!(kind, T_STR | T_BYTES | T_TYPED | T_ARRAY | T_PICKLED) || scalar::is_scalar_kind(kind)
+}
+
+/// [`free_object`] of a block the caller has just checked with
+/// [`Heap::live_block`] or [`Heap::check_block`] (which gave `k` and
+/// `kind`): a leaf is freed without reading its header again.
+#[inline(always)]
+pub(crate) fn free_object_checked(heap: &Heap, k: Block, kind: u8) -> Result<(), Error> {
     // Leaves (the common case) need no stack.
-    let kind = heap.live(b)?.2;
-    if matches!(kind, T_STR | T_BYTES | T_TYPED | T_ARRAY | T_PICKLED)
-        || scalar::is_scalar_kind(kind)
-    {
-        return heap.free(b);
+    if is_leaf_kind(kind) {
+        return heap.free_checked(k, kind);
     }
+    free_tree(heap, k.at)
+}
+
+/// [`free_object`] of an object that owns others.
+#[inline(never)]
+fn free_tree(heap: &Heap, b: Offset) -> Result<(), Error> {
     let mut stack = vec![b];
     while let Some(b) = stack.pop() {
         let (_, _, kind) = heap.live(b)?;

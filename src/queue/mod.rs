@@ -11,11 +11,13 @@ use crate::alloc::{Heap, QUEUED, ROOT, Stats};
 use crate::format::validate::{Report, validate};
 use crate::format::{
     K_BOX, K_QUEUE, T_BYTEARRAY, T_BYTES, T_DICT, T_LIST, T_SET, T_STR, T_TYPED, free_object,
-    is_ptr_tag, payload,
+    free_object_checked, is_ptr_tag, payload,
 };
 use crate::segment::{Handle, Offset, Word};
 use crate::turn::Turn;
-use crate::value::{ArrayMut, BytesMut, DictMut, ListMut, SetMut, Value, ValueRef, write_slot};
+use crate::value::{
+    ArrayMut, BytesMut, DictMut, ListMut, SetMut, Value, ValueRef, write_blob, write_slot,
+};
 
 mod root;
 
@@ -46,15 +48,31 @@ impl Ring {
     }
 
     /// Offset of the entry of counter `c`.
+    #[inline(always)]
     fn entry(&self, c: u64) -> Result<Offset, Error> {
         if self.cap == 0 || self.ring == 0 {
-            return Err(Error::corrupt(
-                std::mem::offset_of!(crate::segment::Header, queue) as u64,
-                "queue entries without a ring",
-            ));
+            return Err(no_ring());
         }
-        Ok(payload(Offset::new(self.ring)).add(16 * (c % self.cap)))
+        // The ring grows by doubling from 16: its capacity is a power of
+        // two (a mask, not a division), unless the segment says otherwise.
+        let i = if self.cap.is_power_of_two() {
+            c & (self.cap - 1)
+        } else {
+            c % self.cap
+        };
+        // (No overflow: `i < cap`, and the bounds check of the access
+        // refuses a ring beyond the segment.)
+        Ok(payload(Offset::new(self.ring)).add(16 * i))
     }
+}
+
+#[cold]
+#[inline(never)]
+fn no_ring() -> Error {
+    Error::corrupt(
+        std::mem::offset_of!(crate::segment::Header, queue) as u64,
+        "queue entries without a ring",
+    )
 }
 
 impl<'seg> Turn<'seg> {
@@ -89,6 +107,17 @@ impl<'seg> Turn<'seg> {
     /// Returns the message's handle. On [`Error::OutOfMemory`] nothing changed.
     pub fn put_message(&mut self, v: &Value) -> Result<Handle, Error> {
         let heap = self.heap();
+        // A str or bytes is one block (its length and bytes, written in
+        // one go); nothing reaches it until it is published.
+        let blob = match v {
+            Value::Str(s) => Some((T_STR, s.as_bytes())),
+            Value::Bytes(b) => Some((T_BYTES, &b[..])),
+            _ => None,
+        };
+        if let Some((tag, bytes)) = blob {
+            let b = write_blob(&heap.fresh(), tag, bytes)?;
+            return self.publish_message(b);
+        }
         let slot = write_slot(&heap, v)?;
         let b = match slot.ptr() {
             Some(b) => b,
@@ -103,7 +132,44 @@ impl<'seg> Turn<'seg> {
 
     /// Makes the complete object at `b` a root and appends it to the queue
     /// (the publishing step of every put); on failure frees it.
+    #[inline]
     pub(crate) fn publish_message(&mut self, b: Offset) -> Result<Handle, Error> {
+        let heap = self.heap();
+        if !heap.txn_hint()
+            && !heap.in_operation()
+            && let Some(k) = heap.block(b)
+        {
+            // The common case, between operations and with room in the
+            // ring: exactly `enqueue`'s steps without a journal (the entry,
+            // then `tail` publishes it, then the flags), and no commit.
+            let h = Handle {
+                offset: b,
+                generation: k.word(1) >> 8,
+            };
+            let q = self.queue();
+            if q.len() < q.cap
+                && let Ok(e) = q.entry(q.tail)
+                && let Ok(p) = heap.mem.ptr(e, 16, 8)
+            {
+                // SAFETY: 16 bytes in bounds and 8-aligned (checked
+                // above), in the ring's block; we hold the turn.
+                unsafe {
+                    (p as *mut u64).write(b.get());
+                    (p as *mut u64).add(1).write(h.generation);
+                }
+                self.queue_state().tail.set(q.tail.wrapping_add(1));
+                crate::alloc::crash_point();
+                k.set_flags(k.flags | ROOT | QUEUED);
+                return Ok(h);
+            }
+        }
+        self.publish_slow(b)
+    }
+
+    /// [`Turn::publish_message`] in a transaction, after an operation that
+    /// left records, or with a full ring.
+    #[inline(never)]
+    fn publish_slow(&mut self, b: Offset) -> Result<Handle, Error> {
         let heap = self.heap();
         let h = heap.handle(b)?;
         let r = self.enqueue(h, ROOT | QUEUED);
@@ -215,22 +281,35 @@ impl<'seg> Turn<'seg> {
     /// Takes the oldest message out of the queue (FIFO). The caller owns
     /// it now: free it with [`Turn::free`] when done.
     pub fn take_message(&mut self) -> Result<Option<Handle>, Error> {
-        let Some(h) = self.queue_front()? else {
+        let q = self.queue();
+        if q.len() == 0 {
             return Ok(None);
-        };
-        let heap = self.heap();
-        heap.check_handle(h)?;
-        if heap.in_transaction() {
-            heap.save(h.offset, 8)?;
-            self.save_queue()?;
         }
+        let heap = self.heap();
+        let p = heap.mem.ptr(q.entry(q.head)?, 16, 8)?;
+        // SAFETY: 16 bytes in bounds and 8-aligned (checked above); we
+        // hold the turn.
+        let h = unsafe {
+            Handle {
+                offset: Offset::new((p as *const u64).read()),
+                generation: (p as *const u64).add(1).read(),
+            }
+        };
+        let (k, _) = heap.check_block(h)?;
         // The flag first, then `head` (one store publishes the take): a
         // death in between leaves the entry in the ring, and recovery flags
         // it again.
-        heap.set_flags(h.offset, 0, QUEUED)?;
+        if heap.txn_hint() {
+            heap.save(h.offset, 8)?;
+            self.save_queue()?;
+            // (Growing the journal may have freed the block before this
+            // one, which changes its `PREV_ALLOC`: read the word again.)
+            heap.set_flags(h.offset, 0, QUEUED)?;
+        } else {
+            k.set_flags(k.flags & !QUEUED);
+        }
         crate::alloc::crash_point();
-        let st = self.queue_state();
-        st.head.set(st.head.get().wrapping_add(1));
+        self.queue_state().head.set(q.head.wrapping_add(1));
         Ok(Some(h))
     }
 
@@ -357,7 +436,8 @@ impl<'seg> Turn<'seg> {
     /// namespace ([`Turn::root`]) is refused.
     pub fn free(&mut self, h: Handle) -> Result<(), Error> {
         let heap = self.heap();
-        let (_, flags, kind) = heap.check_handle(h)?;
+        let (k, kind) = heap.check_block(h)?;
+        let flags = k.flags;
         if self.is_root(h) {
             return Err(owned_by_the_header(h));
         }
@@ -373,16 +453,18 @@ impl<'seg> Turn<'seg> {
                 owner: "a container",
             });
         }
-        if heap.in_transaction()
-            || !matches!(kind, T_STR | T_BYTES | T_TYPED | crate::format::T_ARRAY)
-        {
+        if heap.txn_hint() || !matches!(kind, T_STR | T_BYTES | T_TYPED | crate::format::T_ARRAY) {
             heap.save_in_txn(h.offset, 8)?;
             // Unpublish the root first (one store): a death while freeing
             // what it owns leaves only unreachable blocks, which recovery
             // reclaims. (A leaf is one block: freeing it is that store.)
+            // (Not through `k`: growing the journal may have freed the
+            // block before this one, which changes its `PREV_ALLOC`.)
             heap.set_flags(h.offset, 0, ROOT)?;
         }
-        free_object(&heap, h.offset)
+        // The handle check read the header: a leaf is freed without
+        // reading it again.
+        free_object_checked(&heap, k, kind)
     }
 
     /// Space usage of the segment.

@@ -197,10 +197,18 @@ fn unique_keys<'a>(keys: impl Iterator<Item = &'a Value>) -> Result<Vec<usize>, 
 }
 
 /// str, bytes, bytearray: `len: u64` then the bytes.
+#[inline]
 pub(crate) fn write_blob(heap: &Heap, tag: u8, bytes: &[u8]) -> Result<Offset, Error> {
-    let b = heap.alloc(8 + bytes.len() as u64, tag)?;
-    heap.mem.set_u64(payload(b), bytes.len() as u64)?;
-    heap.mem.write_bytes(payload(b).add(8), bytes)?;
+    let n = bytes.len() as u64;
+    let b = heap.alloc(8 + n, tag)?;
+    // One bounds check for the length word and the bytes.
+    let p = heap.mem.ptr(payload(b), 8 + n, 8)?;
+    // SAFETY: `p..p+8+n` is in bounds and 8-aligned (checked above), in
+    // the new block, which nothing else reaches; `bytes` is local memory.
+    unsafe {
+        (p as *mut u64).write(n);
+        crate::segment::copy_bytes(bytes.as_ptr(), p.add(8), bytes.len());
+    }
     Ok(b)
 }
 
