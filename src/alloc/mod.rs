@@ -188,6 +188,30 @@ impl Block {
         unsafe { self.p.add(i).write(v) }
     }
 
+    /// The block's generation (word 1 of an allocated block).
+    #[inline(always)]
+    pub(crate) fn generation(&self) -> u64 {
+        self.word(1) >> 8
+    }
+
+    /// The first `n` payload bytes, if the block holds them.
+    ///
+    /// # Safety
+    /// Nothing else may access those bytes while the slice lives (the
+    /// caller holds the turn, and the block is its own new one).
+    #[inline(always)]
+    #[allow(clippy::mut_from_ref)]
+    pub(crate) unsafe fn payload_mut<'a>(&self, n: u64) -> Option<&'a mut [u8]> {
+        if n > self.size - HDR {
+            return None;
+        }
+        // SAFETY: `HDR + n <= size`, and the block lies inside the
+        // segment (`Heap::block`); exclusivity is the caller's contract.
+        Some(unsafe {
+            std::slice::from_raw_parts_mut((self.p as *mut u8).add(HDR as usize), n as usize)
+        })
+    }
+
     /// Rewrites the flags in word 0 (the size stays).
     #[inline(always)]
     pub(crate) fn set_flags(&self, flags: u64) {
@@ -497,11 +521,16 @@ impl Heap {
     /// Allocates a block with at least `payload` bytes after its header and
     /// returns its offset. The payload is not initialised. Out of memory
     /// leaves everything as it was.
-    ///
-    /// The common case, a small block popped from its fast bin, is inline
-    /// (a few loads and stores); everything else is out of line.
     #[inline]
     pub(crate) fn alloc(&self, payload: u64, kind: u8) -> Result<Offset, Error> {
+        self.alloc_block(payload, kind).map(|k| k.at)
+    }
+
+    /// [`Heap::alloc`], giving the new block (for a caller that writes it
+    /// at once). The common case, a small block popped from its fast bin,
+    /// is inline (a few loads and stores); everything else is out of line.
+    #[inline(always)]
+    pub(crate) fn alloc_block(&self, payload: u64, kind: u8) -> Result<Block, Error> {
         crash_point();
         if payload <= SMALL_MAX - HDR {
             let need = ((payload + HDR + 15) & !15).max(MIN_BLOCK);
@@ -516,7 +545,7 @@ impl Heap {
 
     /// [`Heap::alloc`] past the fast bins.
     #[inline(never)]
-    fn alloc_cold(&self, payload: u64, kind: u8) -> Result<Offset, Error> {
+    fn alloc_cold(&self, payload: u64, kind: u8) -> Result<Block, Error> {
         let Some(need) = payload
             .checked_add(HDR + 15)
             .map(|n| (n & !15).max(MIN_BLOCK))
@@ -526,18 +555,19 @@ impl Heap {
                 free: 0,
             });
         };
-        match self.alloc_slow(need, kind) {
+        let b = match self.alloc_slow(need, kind) {
             Err(Error::OutOfMemory { .. }) if self.st().fast_bytes.get() > 0 => {
                 self.consolidate()?;
                 self.alloc_slow(need, kind)
             }
             r => r,
-        }
+        }?;
+        self.block(b).ok_or_else(|| not_a_block(b.get()))
     }
 
     /// Pops the fast block `b` (head of fast bin `i`, of size `need`).
     #[inline(always)]
-    fn take_fast(&self, i: usize, b: Offset, need: u64, kind: u8) -> Result<Offset, Error> {
+    fn take_fast(&self, i: usize, b: Offset, need: u64, kind: u8) -> Result<Block, Error> {
         let st = self.st();
         // One check covers the words read and written.
         let Some(k) = self.block(b) else {
@@ -553,7 +583,10 @@ impl Heap {
         }
         st.fast_bytes.set(st.fast_bytes.get().wrapping_sub(need));
         self.stamp_block(k, k.flags & PREV_ALLOC, kind);
-        Ok(b)
+        Ok(Block {
+            flags: ALLOC | (k.flags & PREV_ALLOC),
+            ..k
+        })
     }
 
     /// Writes an allocated block's header and counts it.

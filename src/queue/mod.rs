@@ -7,7 +7,7 @@
 //! it with [`Turn::free`] (or enqueues it again with [`Turn::put_handle`]).
 
 use crate::Error;
-use crate::alloc::{Heap, QUEUED, ROOT, Stats};
+use crate::alloc::{Block, Heap, QUEUED, ROOT, Stats};
 use crate::format::validate::{Report, validate};
 use crate::format::{
     K_BOX, K_QUEUE, T_BYTEARRAY, T_BYTES, T_DICT, T_LIST, T_SET, T_STR, T_TYPED, free_object,
@@ -16,7 +16,7 @@ use crate::format::{
 use crate::segment::{Handle, Offset, Word};
 use crate::turn::Turn;
 use crate::value::{
-    ArrayMut, BytesMut, DictMut, ListMut, SetMut, Value, ValueRef, write_blob, write_slot,
+    ArrayMut, BytesMut, DictMut, ListMut, SetMut, Value, ValueRef, write_blob_block, write_slot,
 };
 
 mod root;
@@ -115,8 +115,8 @@ impl<'seg> Turn<'seg> {
             _ => None,
         };
         if let Some((tag, bytes)) = blob {
-            let b = write_blob(&heap.fresh(), tag, bytes)?;
-            return self.publish_message(b);
+            let k = write_blob_block(&heap.fresh(), tag, bytes)?;
+            return self.publish_block(k);
         }
         let slot = write_slot(&heap, v)?;
         let b = match slot.ptr() {
@@ -132,19 +132,24 @@ impl<'seg> Turn<'seg> {
 
     /// Makes the complete object at `b` a root and appends it to the queue
     /// (the publishing step of every put); on failure frees it.
-    #[inline]
     pub(crate) fn publish_message(&mut self, b: Offset) -> Result<Handle, Error> {
+        match self.heap().block(b) {
+            Some(k) => self.publish_block(k),
+            None => self.publish_slow(b),
+        }
+    }
+
+    /// [`Turn::publish_message`] of the new block `k`.
+    #[inline(always)]
+    fn publish_block(&mut self, k: Block) -> Result<Handle, Error> {
         let heap = self.heap();
-        if !heap.txn_hint()
-            && !heap.in_operation()
-            && let Some(k) = heap.block(b)
-        {
+        if !heap.txn_hint() && !heap.in_operation() {
             // The common case, between operations and with room in the
             // ring: exactly `enqueue`'s steps without a journal (the entry,
             // then `tail` publishes it, then the flags), and no commit.
             let h = Handle {
-                offset: b,
-                generation: k.word(1) >> 8,
+                offset: k.at,
+                generation: k.generation(),
             };
             let q = self.queue();
             if q.len() < q.cap
@@ -154,7 +159,7 @@ impl<'seg> Turn<'seg> {
                 // SAFETY: 16 bytes in bounds and 8-aligned (checked
                 // above), in the ring's block; we hold the turn.
                 unsafe {
-                    (p as *mut u64).write(b.get());
+                    (p as *mut u64).write(h.offset.get());
                     (p as *mut u64).add(1).write(h.generation);
                 }
                 self.queue_state().tail.set(q.tail.wrapping_add(1));
@@ -163,7 +168,7 @@ impl<'seg> Turn<'seg> {
                 return Ok(h);
             }
         }
-        self.publish_slow(b)
+        self.publish_slow(k.at)
     }
 
     /// [`Turn::publish_message`] in a transaction, after an operation that

@@ -7,7 +7,7 @@ use super::eq::MAX_DEPTH;
 use super::hashed::put_all;
 use super::{Value, ValueRef, hash_value, py_eq};
 use crate::Error;
-use crate::alloc::Heap;
+use crate::alloc::{Block, Heap};
 use crate::format::array::ArrayLayout;
 use crate::format::bytearray::ByteArrayLayout;
 use crate::format::hashed::HashLayout;
@@ -197,19 +197,28 @@ fn unique_keys<'a>(keys: impl Iterator<Item = &'a Value>) -> Result<Vec<usize>, 
 }
 
 /// str, bytes, bytearray: `len: u64` then the bytes.
-#[inline]
 pub(crate) fn write_blob(heap: &Heap, tag: u8, bytes: &[u8]) -> Result<Offset, Error> {
+    write_blob_block(heap, tag, bytes).map(|k| k.at)
+}
+
+/// [`write_blob`], giving the new block.
+#[inline(always)]
+pub(crate) fn write_blob_block(heap: &Heap, tag: u8, bytes: &[u8]) -> Result<Block, Error> {
     let n = bytes.len() as u64;
-    let b = heap.alloc(8 + n, tag)?;
-    // One bounds check for the length word and the bytes.
-    let p = heap.mem.ptr(payload(b), 8 + n, 8)?;
-    // SAFETY: `p..p+8+n` is in bounds and 8-aligned (checked above), in
-    // the new block, which nothing else reaches; `bytes` is local memory.
-    unsafe {
-        (p as *mut u64).write(n);
-        crate::segment::copy_bytes(bytes.as_ptr(), p.add(8), bytes.len());
-    }
-    Ok(b)
+    let k = heap.alloc_block(8 + n, tag)?;
+    // SAFETY: the block is new: nothing else reaches it; we hold the turn.
+    let Some(p) = (unsafe { k.payload_mut(8 + n) }) else {
+        return Err(Error::corrupt(
+            k.at.get(),
+            "new block smaller than asked for",
+        ));
+    };
+    let (len, data) = p.split_at_mut(8);
+    len.copy_from_slice(&n.to_le_bytes());
+    // SAFETY: `data` and `bytes` are `n` bytes each, one in the segment,
+    // one local: no overlap.
+    unsafe { crate::segment::copy_bytes(bytes.as_ptr(), data.as_mut_ptr(), bytes.len()) };
+    Ok(k)
 }
 
 /// tuple, frozen set: `len`, a zero word, then the slots.
@@ -264,13 +273,19 @@ fn write_list(heap: &Heap, items: &[Value], depth: u32) -> Result<Offset, Error>
     // hold the turn.
     let r = unsafe {
         table.slots_mut(&heap.mem, 0, items.len() as u64, |at, slots| {
-            for (slot, item) in slots.iter_mut().zip(&items[at as usize..]) {
-                *slot = match scalar_slot(item) {
-                    Some(s) => s,
-                    None => write_at(heap, item, depth)?,
-                };
-                written += 1;
+            for (i, (slot, item)) in slots.iter_mut().zip(&items[at as usize..]).enumerate() {
+                match scalar_slot(item) {
+                    Some(s) => slot.assign(s),
+                    None => match write_at(heap, item, depth) {
+                        Ok(s) => slot.assign(s),
+                        Err(e) => {
+                            written = at + i as u64;
+                            return Err(e);
+                        }
+                    },
+                }
             }
+            written = at + slots.len().min(items.len() - at as usize) as u64;
             Ok(())
         })
     };
