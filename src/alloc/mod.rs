@@ -263,6 +263,12 @@ impl Heap {
         self.st().top.get()
     }
 
+    /// Bytes parked in the fast bins (for the tests).
+    #[cfg(test)]
+    pub(crate) fn fast_bytes(&self) -> u64 {
+        self.st().fast_bytes.get()
+    }
+
     /// `top`, checked to lie in the heap (for walks of the whole heap).
     fn checked_top(&self) -> Result<u64, Error> {
         let top = self.st().top.get();

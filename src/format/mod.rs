@@ -170,7 +170,7 @@ pub(crate) fn free_object_checked(heap: &Heap, k: Block, kind: u8) -> Result<(),
 fn free_tree(heap: &Heap, b: Offset) -> Result<(), Error> {
     let mut stack = vec![b];
     while let Some(b) = stack.pop() {
-        let (_, _, kind) = heap.live(b)?;
+        let (k, kind) = heap.live_block(b)?;
         let m = heap.mem;
         let mut push_slot = |s: Offset| -> Result<(), Error> {
             let slot = Slot::read(&m, s)?;
@@ -186,13 +186,20 @@ fn free_tree(heap: &Heap, b: Offset) -> Result<(), Error> {
                 for i in 0..n {
                     push_slot(b.add(SEQ_SLOTS + 16 * i))?;
                 }
+                // (Nothing freed since the check: `k` is the header.)
+                heap.free_checked(k, kind)?;
+                continue;
             }
             T_DICT | T_SET => {
                 let l = hashed::HashLayout::read(heap, b, kind)?;
                 l.owned(heap, &mut stack)?;
                 l.free_storage(heap)?;
             }
-            K_BOX => push_slot(payload(b))?,
+            K_BOX => {
+                push_slot(payload(b))?;
+                heap.free_checked(k, kind)?;
+                continue;
+            }
             T_BYTEARRAY => bytearray::ByteArrayLayout::read(heap, b)?.free_storage(heap)?,
             T_LIST => {
                 let l = list::ListLayout::read(heap, b)?;
@@ -210,7 +217,12 @@ fn free_tree(heap: &Heap, b: Offset) -> Result<(), Error> {
                 }
                 l.free_storage(heap)?;
             }
-            _ => {}
+            _ => {
+                // Nothing was freed since the check (a leaf, or a kind
+                // that only pushed what it owns): `k` is still the header.
+                heap.free_checked(k, kind)?;
+                continue;
+            }
         }
         heap.free(b)?;
     }

@@ -215,10 +215,38 @@ pub(crate) fn write_blob_block(heap: &Heap, tag: u8, bytes: &[u8]) -> Result<Blo
     };
     let (len, data) = p.split_at_mut(8);
     len.copy_from_slice(&n.to_le_bytes());
-    // SAFETY: `data` and `bytes` are `n` bytes each, one in the segment,
-    // one local: no overlap.
-    unsafe { crate::segment::copy_bytes(bytes.as_ptr(), data.as_mut_ptr(), bytes.len()) };
+    copy_into(data, bytes);
     Ok(k)
+}
+
+/// `dst.copy_from_slice(src)` (the same length), with no call for up to
+/// 16 bytes (a short str's): two loads and two stores that may overlap.
+#[inline(always)]
+fn copy_into(dst: &mut [u8], src: &[u8]) {
+    fn two<const N: usize>(dst: &mut [u8], src: &[u8]) {
+        if let (Some(d), Some(s)) = (dst.first_chunk_mut::<N>(), src.first_chunk::<N>()) {
+            *d = *s;
+        }
+        if let (Some(d), Some(s)) = (dst.last_chunk_mut::<N>(), src.last_chunk::<N>()) {
+            *d = *s;
+        }
+    }
+    match src.len() {
+        0 => {}
+        1..4 => {
+            for (d, s) in dst.iter_mut().zip(src) {
+                *d = *s;
+            }
+        }
+        4..8 => two::<4>(dst, src),
+        8..=16 => two::<8>(dst, src),
+        _ => {
+            let n = src.len().min(dst.len());
+            // SAFETY: two slices of at least `n` bytes, one in the segment,
+            // one local: no overlap.
+            unsafe { crate::segment::copy_bytes(src.as_ptr(), dst.as_mut_ptr(), n) };
+        }
+    }
 }
 
 /// tuple, frozen set: `len`, a zero word, then the slots.
