@@ -116,7 +116,7 @@ impl<'seg> Turn<'seg> {
         };
         if let Some((tag, bytes)) = blob {
             let k = write_blob_block(&heap.fresh(), tag, bytes)?;
-            return self.publish_block(k);
+            return self.publish_block(heap, k);
         }
         let slot = write_slot(&heap, v)?;
         let b = match slot.ptr() {
@@ -133,16 +133,17 @@ impl<'seg> Turn<'seg> {
     /// Makes the complete object at `b` a root and appends it to the queue
     /// (the publishing step of every put); on failure frees it.
     pub(crate) fn publish_message(&mut self, b: Offset) -> Result<Handle, Error> {
-        match self.heap().block(b) {
-            Some(k) => self.publish_block(k),
+        let heap = self.heap();
+        match heap.block(b) {
+            Some(k) => self.publish_block(heap, k),
             None => self.publish_slow(b),
         }
     }
 
-    /// [`Turn::publish_message`] of the new block `k`.
+    /// [`Turn::publish_message`] of the new block `k` (`heap` is this
+    /// turn's).
     #[inline(always)]
-    fn publish_block(&mut self, k: Block) -> Result<Handle, Error> {
-        let heap = self.heap();
+    fn publish_block(&mut self, heap: Heap, k: Block) -> Result<Handle, Error> {
         if !heap.txn_hint() && !heap.in_operation() {
             // The common case, between operations and with room in the
             // ring: exactly `enqueue`'s steps without a journal (the entry,
@@ -154,14 +155,11 @@ impl<'seg> Turn<'seg> {
             let q = self.queue();
             if q.len() < q.cap
                 && let Ok(e) = q.entry(q.tail)
-                && let Ok(p) = heap.mem.ptr(e, 16, 8)
+                && heap
+                    .mem
+                    .set_u64_pair(e, h.offset.get(), h.generation)
+                    .is_ok()
             {
-                // SAFETY: 16 bytes in bounds and 8-aligned (checked
-                // above), in the ring's block; we hold the turn.
-                unsafe {
-                    (p as *mut u64).write(h.offset.get());
-                    (p as *mut u64).add(1).write(h.generation);
-                }
                 self.queue_state().tail.set(q.tail.wrapping_add(1));
                 crate::alloc::crash_point();
                 k.set_flags(k.flags | ROOT | QUEUED);
@@ -291,14 +289,10 @@ impl<'seg> Turn<'seg> {
             return Ok(None);
         }
         let heap = self.heap();
-        let p = heap.mem.ptr(q.entry(q.head)?, 16, 8)?;
-        // SAFETY: 16 bytes in bounds and 8-aligned (checked above); we
-        // hold the turn.
-        let h = unsafe {
-            Handle {
-                offset: Offset::new((p as *const u64).read()),
-                generation: (p as *const u64).add(1).read(),
-            }
+        let (offset, generation) = heap.mem.u64_pair(q.entry(q.head)?)?;
+        let h = Handle {
+            offset: Offset::new(offset),
+            generation,
         };
         let (k, _) = heap.check_block(h)?;
         // The flag first, then `head` (one store publishes the take): a

@@ -240,12 +240,7 @@ fn copy_into(dst: &mut [u8], src: &[u8]) {
         }
         4..8 => two::<4>(dst, src),
         8..=16 => two::<8>(dst, src),
-        _ => {
-            let n = src.len().min(dst.len());
-            // SAFETY: two slices of at least `n` bytes, one in the segment,
-            // one local: no overlap.
-            unsafe { crate::segment::copy_bytes(src.as_ptr(), dst.as_mut_ptr(), n) };
-        }
+        _ => crate::segment::copy_slice(dst, src),
     }
 }
 
