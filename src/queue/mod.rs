@@ -50,7 +50,10 @@ impl Ring {
     /// Offset of the entry of counter `c`.
     #[inline(always)]
     fn entry(&self, c: u64) -> Result<Offset, Error> {
-        if self.cap == 0 || self.ring == 0 {
+        // (Bounded, so that the sum below cannot overflow whatever the
+        // segment says; the bounds check of the access refuses a ring
+        // beyond the segment.)
+        if self.cap == 0 || self.ring == 0 || self.cap > 1 << 58 || self.ring > 1 << 62 {
             return Err(no_ring());
         }
         // The ring grows by doubling from 16: its capacity is a power of
@@ -60,8 +63,6 @@ impl Ring {
         } else {
             c % self.cap
         };
-        // (No overflow: `i < cap`, and the bounds check of the access
-        // refuses a ring beyond the segment.)
         Ok(payload(Offset::new(self.ring)).add(16 * i))
     }
 }
