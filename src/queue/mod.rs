@@ -300,17 +300,26 @@ impl<'seg> Turn<'seg> {
         // death in between leaves the entry in the ring, and recovery flags
         // it again.
         if heap.txn_hint() {
-            heap.save(h.offset, 8)?;
-            self.save_queue()?;
-            // (Growing the journal may have freed the block before this
-            // one, which changes its `PREV_ALLOC`: read the word again.)
-            heap.set_flags(h.offset, 0, QUEUED)?;
+            self.unqueue_in_txn(h)?;
         } else {
             k.set_flags(k.flags & !QUEUED);
         }
         crate::alloc::crash_point();
         self.queue_state().head.set(q.head.wrapping_add(1));
         Ok(Some(h))
+    }
+
+    /// [`Turn::take_message`]'s flag change in a transaction: journaled
+    /// with the queue's counters.
+    #[cold]
+    #[inline(never)]
+    fn unqueue_in_txn(&mut self, h: Handle) -> Result<(), Error> {
+        let heap = self.heap();
+        heap.save(h.offset, 8)?;
+        self.save_queue()?;
+        // (Growing the journal may have freed the block before this one,
+        // which changes its `PREV_ALLOC`: read the word again.)
+        heap.set_flags(h.offset, 0, QUEUED)
     }
 
     /// The oldest message, left in the queue (peek).
@@ -454,17 +463,23 @@ impl<'seg> Turn<'seg> {
             });
         }
         if heap.txn_hint() || !matches!(kind, T_STR | T_BYTES | T_TYPED | crate::format::T_ARRAY) {
-            heap.save_in_txn(h.offset, 8)?;
-            // Unpublish the root first (one store): a death while freeing
-            // what it owns leaves only unreachable blocks, which recovery
-            // reclaims. (A leaf is one block: freeing it is that store.)
-            // (Not through `k`: growing the journal may have freed the
-            // block before this one, which changes its `PREV_ALLOC`.)
-            heap.set_flags(h.offset, 0, ROOT)?;
+            return self.free_root(h);
         }
-        // The handle check read the header: a leaf is freed without
-        // reading it again.
+        // A leaf between operations: the handle check read the header, and
+        // freeing its one block is the unpublishing store.
         free_object_checked(&heap, k, kind)
+    }
+
+    /// [`Turn::free`] of a root that owns other blocks, or in a
+    /// transaction.
+    #[inline(never)]
+    fn free_root(&mut self, h: Handle) -> Result<(), Error> {
+        let heap = self.heap();
+        heap.save_in_txn(h.offset, 8)?;
+        // Unpublish the root first (one store): a death while freeing what
+        // it owns leaves only unreachable blocks, which recovery reclaims.
+        heap.set_flags(h.offset, 0, ROOT)?;
+        free_object(&heap, h.offset)
     }
 
     /// Space usage of the segment.
