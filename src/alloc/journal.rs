@@ -258,7 +258,22 @@ impl Heap {
         self.save(Offset::new(off), n)
     }
 
+    /// [`Heap::free`] of a block the caller has just checked with
+    /// [`Heap::live_block`] (or [`Heap::check_block`]), which gave `k` and
+    /// `kind`: between operations the free is done at once without reading
+    /// the header again.
+    #[inline(always)]
+    pub(crate) fn free_checked(&self, k: super::Block, kind: u8) -> Result<(), Error> {
+        let j = self.journal();
+        if kind != super::K_FAST && (!self.journaled() || (j.len.get() == 0 && j.txn.get() == 0)) {
+            super::crash_point();
+            return self.free_live(k);
+        }
+        self.free(k.at)
+    }
+
     /// Frees block `b` now, or once the operation in progress commits.
+    #[inline(never)]
     pub(crate) fn free(&self, b: Offset) -> Result<(), Error> {
         let j = self.journal();
         if !self.journaled() || (j.len.get() == 0 && j.txn.get() == 0) {

@@ -118,6 +118,22 @@ fn free_block(o: u64) -> Error {
     Error::corrupt(o, "points to a free block")
 }
 
+#[cold]
+#[inline(never)]
+fn stale(h: Handle) -> Error {
+    Error::StaleHandle {
+        offset: h.offset.get(),
+        generation: h.generation,
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn bad_fast_block(o: u64) -> Error {
+    Error::corrupt(o, "wrong block in a fast bin")
+}
+
+#[inline(always)]
 fn small_index(size: u64) -> usize {
     ((size - MIN_BLOCK) / 16) as usize
 }
@@ -137,6 +153,70 @@ pub(crate) struct Heap {
     /// a transaction when this heap was made (see [`Heap::txn_hint`]),
     /// which keeps `Heap` at three words (views hold one, on hot paths).
     st: *const AllocState,
+}
+
+/// A block [`Heap::block`] checked: a header inside the segment whose size
+/// keeps the whole block below `top` (so inside the segment too).
+#[derive(Clone, Copy)]
+pub(crate) struct Block {
+    /// The block's first word.
+    p: *mut u64,
+    /// Its offset.
+    pub(crate) at: Offset,
+    /// Its size (word 0 without the flags).
+    pub(crate) size: u64,
+    /// Its flags (word 0's low bits).
+    pub(crate) flags: u64,
+}
+
+impl Block {
+    /// Word `i` of the block (`i < 4`: a block is at least 32 bytes).
+    #[inline(always)]
+    pub(crate) fn word(&self, i: usize) -> u64 {
+        assert!(i < (MIN_BLOCK / 8) as usize);
+        // SAFETY: `Heap::block` checked that the block's `size >= 32`
+        // bytes lie inside the segment, 16-aligned; the turn's holder alone
+        // accesses them.
+        unsafe { self.p.add(i).read() }
+    }
+
+    /// Sets word `i` of the block (`i < 4`).
+    #[inline(always)]
+    pub(crate) fn set_word(&self, i: usize, v: u64) {
+        assert!(i < (MIN_BLOCK / 8) as usize);
+        // SAFETY: as in `word`.
+        unsafe { self.p.add(i).write(v) }
+    }
+
+    /// The block's generation (word 1 of an allocated block).
+    #[inline(always)]
+    pub(crate) fn generation(&self) -> u64 {
+        self.word(1) >> 8
+    }
+
+    /// The first `n` payload bytes, if the block holds them.
+    ///
+    /// # Safety
+    /// Nothing else may access those bytes while the slice lives (the
+    /// caller holds the turn, and the block is its own new one).
+    #[inline(always)]
+    #[allow(clippy::mut_from_ref)]
+    pub(crate) unsafe fn payload_mut<'a>(&self, n: u64) -> Option<&'a mut [u8]> {
+        if n > self.size - HDR {
+            return None;
+        }
+        // SAFETY: `HDR + n <= size`, and the block lies inside the
+        // segment (`Heap::block`); exclusivity is the caller's contract.
+        Some(unsafe {
+            std::slice::from_raw_parts_mut((self.p as *mut u8).add(HDR as usize), n as usize)
+        })
+    }
+
+    /// Rewrites the flags in word 0 (the size stays).
+    #[inline(always)]
+    pub(crate) fn set_flags(&self, flags: u64) {
+        self.set_word(0, self.size | (flags & FLAGS));
+    }
 }
 
 impl Heap {
@@ -181,6 +261,12 @@ impl Heap {
     /// Current `top`.
     pub(crate) fn top(&self) -> u64 {
         self.st().top.get()
+    }
+
+    /// Bytes parked in the fast bins (for the tests).
+    #[cfg(test)]
+    pub(crate) fn fast_bytes(&self) -> u64 {
+        self.st().fast_bytes.get()
     }
 
     /// `top`, checked to lie in the heap (for walks of the whole heap).
@@ -237,15 +323,58 @@ impl Heap {
         Ok((size, w0 & FLAGS))
     }
 
+    /// [`Heap::header`] as an `Option` (for the callers that turn a bad
+    /// header into an error of their own: no error is built and dropped),
+    /// with the block: `b` is a 16-aligned block start in the heap whose
+    /// size word keeps it below `top`, and `top` is inside the segment, so
+    /// every word of the block can be accessed through [`Block`] without
+    /// another bounds check.
+    #[inline(always)]
+    pub(crate) fn block(&self, b: Offset) -> Option<Block> {
+        let o = b.get();
+        let top = self.st().top.get();
+        if o < HEAP_START
+            || !o.is_multiple_of(16)
+            || o > top.saturating_sub(HDR)
+            || top > self.mem.len()
+        {
+            return None;
+        }
+        // SAFETY: `o + 16 <= top <= len`: the header is in bounds, and
+        // 16-aligned (the base is); we hold the turn.
+        let p = unsafe { self.mem.base().add(o as usize) } as *mut u64;
+        // SAFETY: as above.
+        let w0 = unsafe { p.read() };
+        let size = w0 & !FLAGS;
+        if size < MIN_BLOCK || size > top - o {
+            return None;
+        }
+        Some(Block {
+            p,
+            at: b,
+            size,
+            flags: w0 & FLAGS,
+        })
+    }
+
     /// Checks that `b` is an allocated block and returns (size, flags, kind).
     #[inline(always)]
     pub(crate) fn live(&self, b: Offset) -> Result<(u64, u64, u8), Error> {
-        let (size, flags) = self.header(b)?;
-        if flags & ALLOC == 0 {
+        let (k, kind) = self.live_block(b)?;
+        Ok((k.size, k.flags, kind))
+    }
+
+    /// [`Heap::live`], with the block.
+    #[inline(always)]
+    pub(crate) fn live_block(&self, b: Offset) -> Result<(Block, u8), Error> {
+        let Some(k) = self.block(b) else {
+            // (The specific error.)
+            return Err(self.header(b).err().unwrap_or_else(|| not_a_block(b.get())));
+        };
+        if k.flags & ALLOC == 0 {
             return Err(free_block(b.get()));
         }
-        let w1 = self.mem.u64(b.add(8))?;
-        Ok((size, flags, w1 as u8))
+        Ok((k, k.word(1) as u8))
     }
 
     /// The size and kind of block `b`, which the validator's walk of the
@@ -259,23 +388,24 @@ impl Heap {
     }
 
     /// Checks a user's handle: an allocated block of that generation.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn check_handle(&self, h: Handle) -> Result<(u64, u64, u8), Error> {
-        let stale = || Error::StaleHandle {
-            offset: h.offset.get(),
-            generation: h.generation,
+        let (k, kind) = self.check_block(h)?;
+        Ok((k.size, k.flags, kind))
+    }
+
+    /// [`Heap::check_handle`], with the block (for a caller that goes on
+    /// to change its header).
+    #[inline(always)]
+    pub(crate) fn check_block(&self, h: Handle) -> Result<(Block, u8), Error> {
+        let Some(k) = self.block(h.offset) else {
+            return Err(stale(h));
         };
-        let Ok((size, flags)) = self.header(h.offset) else {
-            return Err(stale());
-        };
-        if flags & ALLOC == 0 {
-            return Err(stale());
+        let w1 = k.word(1);
+        if k.flags & ALLOC == 0 || w1 >> 8 != h.generation {
+            return Err(stale(h));
         }
-        let w1 = self.mem.u64(h.offset.add(8))?;
-        if w1 >> 8 != h.generation {
-            return Err(stale());
-        }
-        Ok((size, flags, w1 as u8))
+        Ok((k, w1 as u8))
     }
 
     /// The handle of the allocated block `b`.
@@ -412,49 +542,72 @@ impl Heap {
     /// Allocates a block with at least `payload` bytes after its header and
     /// returns its offset. The payload is not initialised. Out of memory
     /// leaves everything as it was.
+    #[inline]
     pub(crate) fn alloc(&self, payload: u64, kind: u8) -> Result<Offset, Error> {
+        self.alloc_block(payload, kind).map(|k| k.at)
+    }
+
+    /// [`Heap::alloc`], giving the new block (for a caller that writes it
+    /// at once). The common case, a small block popped from its fast bin,
+    /// is inline (a few loads and stores); everything else is out of line.
+    #[inline(always)]
+    pub(crate) fn alloc_block(&self, payload: u64, kind: u8) -> Result<Block, Error> {
         crash_point();
-        let need = payload
-            .checked_add(HDR + 15)
-            .map(|n| (n & !15).max(MIN_BLOCK))
-            .ok_or(Error::OutOfMemory {
-                requested: payload,
-                free: 0,
-            })?;
-        if need <= SMALL_MAX {
+        if payload <= SMALL_MAX - HDR {
+            let need = ((payload + HDR + 15) & !15).max(MIN_BLOCK);
             let i = small_index(need);
             let head = self.st().fast[i].get();
             if head != 0 {
                 return self.take_fast(i, Offset::new(head), need, kind);
             }
         }
-        match self.alloc_slow(need, kind) {
+        self.alloc_cold(payload, kind)
+    }
+
+    /// [`Heap::alloc`] past the fast bins.
+    #[inline(never)]
+    fn alloc_cold(&self, payload: u64, kind: u8) -> Result<Block, Error> {
+        let Some(need) = payload
+            .checked_add(HDR + 15)
+            .map(|n| (n & !15).max(MIN_BLOCK))
+        else {
+            return Err(Error::OutOfMemory {
+                requested: payload,
+                free: 0,
+            });
+        };
+        let b = match self.alloc_slow(need, kind) {
             Err(Error::OutOfMemory { .. }) if self.st().fast_bytes.get() > 0 => {
                 self.consolidate()?;
                 self.alloc_slow(need, kind)
             }
             r => r,
-        }
+        }?;
+        self.block(b).ok_or_else(|| not_a_block(b.get()))
     }
 
     /// Pops the fast block `b` (head of fast bin `i`, of size `need`).
-    #[inline]
-    fn take_fast(&self, i: usize, b: Offset, need: u64, kind: u8) -> Result<Offset, Error> {
-        let m = self.mem;
+    #[inline(always)]
+    fn take_fast(&self, i: usize, b: Offset, need: u64, kind: u8) -> Result<Block, Error> {
         let st = self.st();
-        let (size, flags) = self.header(b)?;
-        let w1 = m.u64(b.add(8))?;
-        if size != need || flags & ALLOC == 0 || w1 != K_FAST as u64 {
-            return Err(Error::corrupt(b.get(), "wrong block in a fast bin"));
+        // One check covers the words read and written.
+        let Some(k) = self.block(b) else {
+            return Err(bad_fast_block(b.get()));
+        };
+        if k.size != need || k.flags & ALLOC == 0 || k.word(1) != K_FAST as u64 {
+            return Err(bad_fast_block(b.get()));
         }
-        let next = m.u64(b.add(16))?;
+        let next = k.word(2);
         st.fast[i].set(next);
         if next == 0 {
             st.fast_map.set(st.fast_map.get() & !(1 << i));
         }
-        st.fast_bytes.set(st.fast_bytes.get() - size);
-        self.stamp(b, size, flags & PREV_ALLOC, kind)?;
-        Ok(b)
+        st.fast_bytes.set(st.fast_bytes.get().wrapping_sub(need));
+        self.stamp_block(k, k.flags & PREV_ALLOC, kind);
+        Ok(Block {
+            flags: ALLOC | (k.flags & PREV_ALLOC),
+            ..k
+        })
     }
 
     /// Writes an allocated block's header and counts it.
@@ -466,13 +619,30 @@ impl Heap {
         crash_point();
         let generation = st.next_gen.get();
         m.set_u64(b.add(8), generation << 8 | kind as u64)?;
+        self.count_stamp(generation, size);
+        Ok(())
+    }
+
+    /// [`Heap::stamp`] of a checked block (its size stays).
+    #[inline(always)]
+    fn stamp_block(&self, k: Block, prev_alloc: u64, kind: u8) {
+        k.set_word(0, k.size | ALLOC | prev_alloc);
+        crash_point();
+        let generation = self.st().next_gen.get();
+        k.set_word(1, generation << 8 | kind as u64);
+        self.count_stamp(generation, k.size);
+    }
+
+    /// The counters' part of a stamp: the generation used, a block more.
+    #[inline(always)]
+    fn count_stamp(&self, generation: u64, size: u64) {
+        let st = self.st();
         // Generations are 56 bits and never 0 (0 marks a cleared header).
         // (wrapping: the word comes from the segment and may be anything.)
         st.next_gen
             .set((generation.wrapping_add(1) & ((1 << 56) - 1)).max(1));
-        st.used.set(st.used.get() + size);
-        st.blocks.set(st.blocks.get() + 1);
-        Ok(())
+        st.used.set(st.used.get().wrapping_add(size));
+        st.blocks.set(st.blocks.get().wrapping_add(1));
     }
 
     /// Returns every fast block to the coalescing bins (when memory runs
@@ -563,24 +733,31 @@ impl Heap {
     /// [`Heap::free`] for the journal-aware free operations use.
     pub(crate) fn free_now(&self, b: Offset) -> Result<(), Error> {
         crash_point();
-        let (size, flags, kind) = self.live(b)?;
+        let (k, kind) = self.live_block(b)?;
         if kind == K_FAST {
             return Err(Error::corrupt(b.get(), "block is free already"));
         }
-        let m = self.mem;
+        self.free_live(k)
+    }
+
+    /// [`Heap::free_now`] of a block the caller has just checked: an
+    /// allocated block (not parked), as [`Heap::live_block`] gives it.
+    #[inline(always)]
+    pub(crate) fn free_live(&self, k: Block) -> Result<(), Error> {
         let st = self.st();
-        st.used.set(st.used.get() - size);
-        st.blocks.set(st.blocks.get() - 1);
+        let (b, size, flags) = (k.at, k.size, k.flags);
+        st.used.set(st.used.get().wrapping_sub(size));
+        st.blocks.set(st.blocks.get().wrapping_sub(1));
         if size <= SMALL_MAX && b.get() + size != st.top.get() {
             // Park it in its fast bin: O(1), no coalescing. The generation
             // goes to 0, so old handles are stale; object flags are cleared.
-            let i = small_index(size);
-            m.set_u64(b, size | ALLOC | (flags & PREV_ALLOC))?;
-            m.set_u64(b.add(8), K_FAST as u64)?;
-            m.set_u64(b.add(16), st.fast[i].get())?;
+            let i = small_index(k.size);
+            k.set_word(0, k.size | ALLOC | (flags & PREV_ALLOC));
+            k.set_word(1, K_FAST as u64);
+            k.set_word(2, st.fast[i].get());
             st.fast[i].set(b.get());
             st.fast_map.set(st.fast_map.get() | 1 << i);
-            st.fast_bytes.set(st.fast_bytes.get() + size);
+            st.fast_bytes.set(st.fast_bytes.get().wrapping_add(k.size));
             return Ok(());
         }
         self.release(b, size, flags)
@@ -588,6 +765,7 @@ impl Heap {
 
     /// Gives the (already uncounted) block `b` back: coalesces it with free
     /// neighbours and bins it, or lowers `top`.
+    #[inline(never)]
     fn release(&self, b: Offset, size: u64, flags: u64) -> Result<(), Error> {
         let m = self.mem;
         let st = self.st();

@@ -20,7 +20,7 @@ pub(crate) mod validate;
 pub(crate) use slot::Slot;
 
 use crate::Error;
-use crate::alloc::{HDR, Heap};
+use crate::alloc::{Block, HDR, Heap};
 use crate::segment::Offset;
 
 /// Slot tag / object kind: None (inline).
@@ -143,16 +143,34 @@ pub(crate) const SEQ_SLOTS: u64 = HDR + 16;
 /// Frees the object at `b` and everything it owns (iteratively: nesting
 /// depth cannot overflow the stack).
 pub(crate) fn free_object(heap: &Heap, b: Offset) -> Result<(), Error> {
+    let (k, kind) = heap.live_block(b)?;
+    free_object_checked(heap, k, kind)
+}
+
+/// Whether objects of `kind` own nothing but their block.
+#[inline(always)]
+pub(crate) fn is_leaf_kind(kind: u8) -> bool {
+    matches!(kind, T_STR | T_BYTES | T_TYPED | T_ARRAY | T_PICKLED) || scalar::is_scalar_kind(kind)
+}
+
+/// [`free_object`] of a block the caller has just checked with
+/// [`Heap::live_block`] or [`Heap::check_block`] (which gave `k` and
+/// `kind`): a leaf is freed without reading its header again.
+#[inline(always)]
+pub(crate) fn free_object_checked(heap: &Heap, k: Block, kind: u8) -> Result<(), Error> {
     // Leaves (the common case) need no stack.
-    let kind = heap.live(b)?.2;
-    if matches!(kind, T_STR | T_BYTES | T_TYPED | T_ARRAY | T_PICKLED)
-        || scalar::is_scalar_kind(kind)
-    {
-        return heap.free(b);
+    if is_leaf_kind(kind) {
+        return heap.free_checked(k, kind);
     }
+    free_tree(heap, k.at)
+}
+
+/// [`free_object`] of an object that owns others.
+#[inline(never)]
+fn free_tree(heap: &Heap, b: Offset) -> Result<(), Error> {
     let mut stack = vec![b];
     while let Some(b) = stack.pop() {
-        let (_, _, kind) = heap.live(b)?;
+        let (k, kind) = heap.live_block(b)?;
         let m = heap.mem;
         let mut push_slot = |s: Offset| -> Result<(), Error> {
             let slot = Slot::read(&m, s)?;
@@ -168,13 +186,20 @@ pub(crate) fn free_object(heap: &Heap, b: Offset) -> Result<(), Error> {
                 for i in 0..n {
                     push_slot(b.add(SEQ_SLOTS + 16 * i))?;
                 }
+                // (Nothing freed since the check: `k` is the header.)
+                heap.free_checked(k, kind)?;
+                continue;
             }
             T_DICT | T_SET => {
                 let l = hashed::HashLayout::read(heap, b, kind)?;
                 l.owned(heap, &mut stack)?;
                 l.free_storage(heap)?;
             }
-            K_BOX => push_slot(payload(b))?,
+            K_BOX => {
+                push_slot(payload(b))?;
+                heap.free_checked(k, kind)?;
+                continue;
+            }
             T_BYTEARRAY => bytearray::ByteArrayLayout::read(heap, b)?.free_storage(heap)?,
             T_LIST => {
                 let l = list::ListLayout::read(heap, b)?;
@@ -192,7 +217,12 @@ pub(crate) fn free_object(heap: &Heap, b: Offset) -> Result<(), Error> {
                 }
                 l.free_storage(heap)?;
             }
-            _ => {}
+            _ => {
+                // Nothing was freed since the check (a leaf, or a kind
+                // that only pushed what it owns): `k` is still the header.
+                heap.free_checked(k, kind)?;
+                continue;
+            }
         }
         heap.free(b)?;
     }

@@ -96,6 +96,27 @@ impl Slot {
         }
     }
 
+    /// Overwrites this slot with `Slot::new(tag, payload)` in two 8-byte
+    /// stores (a store of the struct writes the tag and its seven zero
+    /// bytes one piece at a time).
+    #[inline(always)]
+    pub(crate) fn set(&mut self, tag: u8, payload: u64) {
+        let w = self as *mut Slot as *mut [u64; 2];
+        // SAFETY: `Slot` is `repr(C)`: 16 bytes, 8-aligned, every byte a
+        // field (`tag`, `pad`, `payload`), so it has the layout of `[u64;
+        // 2]`, and on a little-endian target (the only kind the crate
+        // builds for) the first word `tag as u64` is the tag followed by
+        // seven zero bytes; `w` comes from a `&mut`.
+        unsafe { w.write([tag as u64, payload]) };
+    }
+
+    /// Overwrites this slot with `s`, in two 8-byte stores (see
+    /// [`Slot::set`]; a slot written by the crate has zero padding).
+    #[inline(always)]
+    pub(crate) fn assign(&mut self, s: Slot) {
+        self.set(s.tag, s.payload);
+    }
+
     /// A pointer slot to the object at `b` of kind `tag`.
     pub(crate) fn ptr_to(tag: u8, b: Offset) -> Slot {
         Slot::new(tag, b.get())

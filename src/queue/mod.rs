@@ -7,15 +7,17 @@
 //! it with [`Turn::free`] (or enqueues it again with [`Turn::put_handle`]).
 
 use crate::Error;
-use crate::alloc::{Heap, QUEUED, ROOT, Stats};
+use crate::alloc::{Block, Heap, QUEUED, ROOT, Stats};
 use crate::format::validate::{Report, validate};
 use crate::format::{
     K_BOX, K_QUEUE, T_BYTEARRAY, T_BYTES, T_DICT, T_LIST, T_SET, T_STR, T_TYPED, free_object,
-    is_ptr_tag, payload,
+    free_object_checked, is_ptr_tag, payload,
 };
 use crate::segment::{Handle, Offset, Word};
 use crate::turn::Turn;
-use crate::value::{ArrayMut, BytesMut, DictMut, ListMut, SetMut, Value, ValueRef, write_slot};
+use crate::value::{
+    ArrayMut, BytesMut, DictMut, ListMut, SetMut, Value, ValueRef, write_blob_block, write_slot,
+};
 
 mod root;
 
@@ -46,15 +48,32 @@ impl Ring {
     }
 
     /// Offset of the entry of counter `c`.
+    #[inline(always)]
     fn entry(&self, c: u64) -> Result<Offset, Error> {
-        if self.cap == 0 || self.ring == 0 {
-            return Err(Error::corrupt(
-                std::mem::offset_of!(crate::segment::Header, queue) as u64,
-                "queue entries without a ring",
-            ));
+        // (Bounded, so that the sum below cannot overflow whatever the
+        // segment says; the bounds check of the access refuses a ring
+        // beyond the segment.)
+        if self.cap == 0 || self.ring == 0 || self.cap > 1 << 58 || self.ring > 1 << 62 {
+            return Err(no_ring());
         }
-        Ok(payload(Offset::new(self.ring)).add(16 * (c % self.cap)))
+        // The ring grows by doubling from 16: its capacity is a power of
+        // two (a mask, not a division), unless the segment says otherwise.
+        let i = if self.cap.is_power_of_two() {
+            c & (self.cap - 1)
+        } else {
+            c % self.cap
+        };
+        Ok(payload(Offset::new(self.ring)).add(16 * i))
     }
+}
+
+#[cold]
+#[inline(never)]
+fn no_ring() -> Error {
+    Error::corrupt(
+        std::mem::offset_of!(crate::segment::Header, queue) as u64,
+        "queue entries without a ring",
+    )
 }
 
 impl<'seg> Turn<'seg> {
@@ -89,6 +108,17 @@ impl<'seg> Turn<'seg> {
     /// Returns the message's handle. On [`Error::OutOfMemory`] nothing changed.
     pub fn put_message(&mut self, v: &Value) -> Result<Handle, Error> {
         let heap = self.heap();
+        // A str or bytes is one block (its length and bytes, written in
+        // one go); nothing reaches it until it is published.
+        let blob = match v {
+            Value::Str(s) => Some((T_STR, s.as_bytes())),
+            Value::Bytes(b) => Some((T_BYTES, &b[..])),
+            _ => None,
+        };
+        if let Some((tag, bytes)) = blob {
+            let k = write_blob_block(&heap.fresh(), tag, bytes)?;
+            return self.publish_block(heap, k);
+        }
         let slot = write_slot(&heap, v)?;
         let b = match slot.ptr() {
             Some(b) => b,
@@ -104,6 +134,46 @@ impl<'seg> Turn<'seg> {
     /// Makes the complete object at `b` a root and appends it to the queue
     /// (the publishing step of every put); on failure frees it.
     pub(crate) fn publish_message(&mut self, b: Offset) -> Result<Handle, Error> {
+        let heap = self.heap();
+        match heap.block(b) {
+            Some(k) => self.publish_block(heap, k),
+            None => self.publish_slow(b),
+        }
+    }
+
+    /// [`Turn::publish_message`] of the new block `k` (`heap` is this
+    /// turn's).
+    #[inline(always)]
+    fn publish_block(&mut self, heap: Heap, k: Block) -> Result<Handle, Error> {
+        if !heap.txn_hint() && !heap.in_operation() {
+            // The common case, between operations and with room in the
+            // ring: exactly `enqueue`'s steps without a journal (the entry,
+            // then `tail` publishes it, then the flags), and no commit.
+            let h = Handle {
+                offset: k.at,
+                generation: k.generation(),
+            };
+            let q = self.queue();
+            if q.len() < q.cap
+                && let Ok(e) = q.entry(q.tail)
+                && heap
+                    .mem
+                    .set_u64_pair(e, h.offset.get(), h.generation)
+                    .is_ok()
+            {
+                self.queue_state().tail.set(q.tail.wrapping_add(1));
+                crate::alloc::crash_point();
+                k.set_flags(k.flags | ROOT | QUEUED);
+                return Ok(h);
+            }
+        }
+        self.publish_slow(k.at)
+    }
+
+    /// [`Turn::publish_message`] in a transaction, after an operation that
+    /// left records, or with a full ring.
+    #[inline(never)]
+    fn publish_slow(&mut self, b: Offset) -> Result<Handle, Error> {
         let heap = self.heap();
         let h = heap.handle(b)?;
         let r = self.enqueue(h, ROOT | QUEUED);
@@ -215,23 +285,41 @@ impl<'seg> Turn<'seg> {
     /// Takes the oldest message out of the queue (FIFO). The caller owns
     /// it now: free it with [`Turn::free`] when done.
     pub fn take_message(&mut self) -> Result<Option<Handle>, Error> {
-        let Some(h) = self.queue_front()? else {
+        let q = self.queue();
+        if q.len() == 0 {
             return Ok(None);
-        };
-        let heap = self.heap();
-        heap.check_handle(h)?;
-        if heap.in_transaction() {
-            heap.save(h.offset, 8)?;
-            self.save_queue()?;
         }
+        let heap = self.heap();
+        let (offset, generation) = heap.mem.u64_pair(q.entry(q.head)?)?;
+        let h = Handle {
+            offset: Offset::new(offset),
+            generation,
+        };
+        let (k, _) = heap.check_block(h)?;
         // The flag first, then `head` (one store publishes the take): a
         // death in between leaves the entry in the ring, and recovery flags
         // it again.
-        heap.set_flags(h.offset, 0, QUEUED)?;
+        if heap.txn_hint() {
+            self.unqueue_in_txn(h)?;
+        } else {
+            k.set_flags(k.flags & !QUEUED);
+        }
         crate::alloc::crash_point();
-        let st = self.queue_state();
-        st.head.set(st.head.get().wrapping_add(1));
+        self.queue_state().head.set(q.head.wrapping_add(1));
         Ok(Some(h))
+    }
+
+    /// [`Turn::take_message`]'s flag change in a transaction: journaled
+    /// with the queue's counters.
+    #[cold]
+    #[inline(never)]
+    fn unqueue_in_txn(&mut self, h: Handle) -> Result<(), Error> {
+        let heap = self.heap();
+        heap.save(h.offset, 8)?;
+        self.save_queue()?;
+        // (Growing the journal may have freed the block before this one,
+        // which changes its `PREV_ALLOC`: read the word again.)
+        heap.set_flags(h.offset, 0, QUEUED)
     }
 
     /// The oldest message, left in the queue (peek).
@@ -357,7 +445,8 @@ impl<'seg> Turn<'seg> {
     /// namespace ([`Turn::root`]) is refused.
     pub fn free(&mut self, h: Handle) -> Result<(), Error> {
         let heap = self.heap();
-        let (_, flags, kind) = heap.check_handle(h)?;
+        let (k, kind) = heap.check_block(h)?;
+        let flags = k.flags;
         if self.is_root(h) {
             return Err(owned_by_the_header(h));
         }
@@ -373,15 +462,23 @@ impl<'seg> Turn<'seg> {
                 owner: "a container",
             });
         }
-        if heap.in_transaction()
-            || !matches!(kind, T_STR | T_BYTES | T_TYPED | crate::format::T_ARRAY)
-        {
-            heap.save_in_txn(h.offset, 8)?;
-            // Unpublish the root first (one store): a death while freeing
-            // what it owns leaves only unreachable blocks, which recovery
-            // reclaims. (A leaf is one block: freeing it is that store.)
-            heap.set_flags(h.offset, 0, ROOT)?;
+        if heap.txn_hint() || !matches!(kind, T_STR | T_BYTES | T_TYPED | crate::format::T_ARRAY) {
+            return self.free_root(h);
         }
+        // A leaf between operations: the handle check read the header, and
+        // freeing its one block is the unpublishing store.
+        free_object_checked(&heap, k, kind)
+    }
+
+    /// [`Turn::free`] of a root that owns other blocks, or in a
+    /// transaction.
+    #[inline(never)]
+    fn free_root(&mut self, h: Handle) -> Result<(), Error> {
+        let heap = self.heap();
+        heap.save_in_txn(h.offset, 8)?;
+        // Unpublish the root first (one store): a death while freeing what
+        // it owns leaves only unreachable blocks, which recovery reclaims.
+        heap.set_flags(h.offset, 0, ROOT)?;
         free_object(&heap, h.offset)
     }
 

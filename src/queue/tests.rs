@@ -403,3 +403,32 @@ fn writing_too_deep_a_value_is_refused_cleanly() {
         v = items.pop().unwrap();
     }
 }
+
+/// Queue counters that make no sense (a ring past the end of any segment,
+/// a capacity near `u64::MAX`, one that is not a power of two) give an
+/// error or a bounds-checked access, never an overflow panic: the put and
+/// take fast paths compute the entry from them.
+#[test]
+fn nonsense_queue_counters_never_panic() {
+    let s = seg(1 << 20);
+    let mut turn = s.turn().unwrap();
+    turn.put_message(&value!("a")).unwrap();
+    let st = turn.queue_state();
+    let (ring, cap) = (st.ring.get(), st.cap.get());
+    for (r, c) in [
+        (u64::MAX - 8, cap),
+        (ring, u64::MAX),
+        (ring, (1 << 60) + 3),
+        (u64::MAX - 8, u64::MAX),
+        (ring, 3),
+    ] {
+        let st = turn.queue_state();
+        st.ring.set(r);
+        st.cap.set(c);
+        // Whatever they give, they return.
+        let _ = turn.take_message();
+        let _ = turn.put_message(&value!("b"));
+        let _ = turn.put_message(&Value::Int(1));
+        let _ = turn.read_message();
+    }
+}

@@ -58,6 +58,15 @@ pub(crate) unsafe fn copy_bytes(src: *const u8, dst: *mut u8, n: usize) {
     }
 }
 
+/// [`copy_bytes`] between two slices (of the same length; a longer one is
+/// cut to the shorter).
+#[inline]
+pub(crate) fn copy_slice(dst: &mut [u8], src: &[u8]) {
+    let n = dst.len().min(src.len());
+    // SAFETY: both slices hold `n` bytes; a `&mut` and a `&` do not overlap.
+    unsafe { copy_bytes(src.as_ptr(), dst.as_mut_ptr(), n) };
+}
+
 /// Raw, bounds-checked view of one segment's memory.
 #[derive(Clone, Copy)]
 pub(crate) struct Mem {
@@ -148,6 +157,28 @@ impl Mem {
         // SAFETY: in bounds and aligned (checked by `ptr`); exclusive during
         // our turn.
         unsafe { (p as *mut u64).write(v) };
+        Ok(())
+    }
+
+    /// Reads the two `u64`s at `off` (one bounds check).
+    #[inline(always)]
+    pub(crate) fn u64_pair(&self, off: Offset) -> Result<(u64, u64), Error> {
+        let p = self.ptr(off, 16, 8)? as *const u64;
+        // SAFETY: 16 bytes in bounds and 8-aligned (checked by `ptr`); any
+        // bit pattern is a valid u64; no other party writes during our turn.
+        Ok(unsafe { (p.read(), p.add(1).read()) })
+    }
+
+    /// Writes the two `u64`s at `off` (one bounds check).
+    #[inline(always)]
+    pub(crate) fn set_u64_pair(&self, off: Offset, a: u64, b: u64) -> Result<(), Error> {
+        let p = self.ptr(off, 16, 8)? as *mut u64;
+        // SAFETY: 16 bytes in bounds and 8-aligned (checked by `ptr`);
+        // exclusive during our turn.
+        unsafe {
+            p.write(a);
+            p.add(1).write(b);
+        }
         Ok(())
     }
 

@@ -13,7 +13,7 @@ pub(crate) use header::{ABANDONED, ENTERED, IDLE, ProcRecord, WAITING};
 pub(crate) use header::{
     AllocState, HEAP_START, Header, JournalState, MAX_PROCS, NLARGE, NSMALL, QueueState, TurnWords,
 };
-pub(crate) use mem::{Mem, copy_bytes};
+pub(crate) use mem::{Mem, copy_bytes, copy_slice};
 pub(crate) use offset::Offset;
 pub use status::{ProcessInfo, Status, TurnState, TurnStatus};
 

@@ -25,7 +25,7 @@ pub use view::{ListIter, ListRef, ObjectRef, TupleRef, TypedRef, ValueRef};
 pub(crate) use eq::MAX_DEPTH;
 pub(crate) use eq::{hash_value, py_eq};
 pub(crate) use view::attrs_block;
-pub(crate) use write::{copy_slot, free_slot, into_slot, write_slot};
+pub(crate) use write::{copy_slot, free_slot, into_slot, write_blob_block, write_slot};
 
 /// An owned, dynamically typed value: what goes into a segment and what
 /// comes out of it by copy.

@@ -208,7 +208,7 @@ fn fill<T: ScalarItem>(heap: &Heap, l: &mut ListLayout, items: &[T]) -> Result<(
         table.slots_mut(&heap.mem, l.len, n, |at, slots| {
             for (s, &v) in slots.iter_mut().zip(&items[at as usize..]) {
                 let (tag, payload) = v.to_slot();
-                *s = Slot::new(tag, payload);
+                s.set(tag, payload);
             }
             Ok(())
         })?;

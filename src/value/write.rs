@@ -7,7 +7,7 @@ use super::eq::MAX_DEPTH;
 use super::hashed::put_all;
 use super::{Value, ValueRef, hash_value, py_eq};
 use crate::Error;
-use crate::alloc::Heap;
+use crate::alloc::{Block, Heap};
 use crate::format::array::ArrayLayout;
 use crate::format::bytearray::ByteArrayLayout;
 use crate::format::hashed::HashLayout;
@@ -198,10 +198,50 @@ fn unique_keys<'a>(keys: impl Iterator<Item = &'a Value>) -> Result<Vec<usize>, 
 
 /// str, bytes, bytearray: `len: u64` then the bytes.
 pub(crate) fn write_blob(heap: &Heap, tag: u8, bytes: &[u8]) -> Result<Offset, Error> {
-    let b = heap.alloc(8 + bytes.len() as u64, tag)?;
-    heap.mem.set_u64(payload(b), bytes.len() as u64)?;
-    heap.mem.write_bytes(payload(b).add(8), bytes)?;
-    Ok(b)
+    write_blob_block(heap, tag, bytes).map(|k| k.at)
+}
+
+/// [`write_blob`], giving the new block.
+#[inline(always)]
+pub(crate) fn write_blob_block(heap: &Heap, tag: u8, bytes: &[u8]) -> Result<Block, Error> {
+    let n = bytes.len() as u64;
+    let k = heap.alloc_block(8 + n, tag)?;
+    // SAFETY: the block is new: nothing else reaches it; we hold the turn.
+    let Some(p) = (unsafe { k.payload_mut(8 + n) }) else {
+        return Err(Error::corrupt(
+            k.at.get(),
+            "new block smaller than asked for",
+        ));
+    };
+    let (len, data) = p.split_at_mut(8);
+    len.copy_from_slice(&n.to_le_bytes());
+    copy_into(data, bytes);
+    Ok(k)
+}
+
+/// `dst.copy_from_slice(src)` (the same length), with no call for up to
+/// 16 bytes (a short str's): two loads and two stores that may overlap.
+#[inline(always)]
+fn copy_into(dst: &mut [u8], src: &[u8]) {
+    fn two<const N: usize>(dst: &mut [u8], src: &[u8]) {
+        if let (Some(d), Some(s)) = (dst.first_chunk_mut::<N>(), src.first_chunk::<N>()) {
+            *d = *s;
+        }
+        if let (Some(d), Some(s)) = (dst.last_chunk_mut::<N>(), src.last_chunk::<N>()) {
+            *d = *s;
+        }
+    }
+    match src.len() {
+        0 => {}
+        1..4 => {
+            for (d, s) in dst.iter_mut().zip(src) {
+                *d = *s;
+            }
+        }
+        4..8 => two::<4>(dst, src),
+        8..=16 => two::<8>(dst, src),
+        _ => crate::segment::copy_slice(dst, src),
+    }
 }
 
 /// tuple, frozen set: `len`, a zero word, then the slots.
@@ -256,13 +296,19 @@ fn write_list(heap: &Heap, items: &[Value], depth: u32) -> Result<Offset, Error>
     // hold the turn.
     let r = unsafe {
         table.slots_mut(&heap.mem, 0, items.len() as u64, |at, slots| {
-            for (slot, item) in slots.iter_mut().zip(&items[at as usize..]) {
-                *slot = match scalar_slot(item) {
-                    Some(s) => s,
-                    None => write_at(heap, item, depth)?,
-                };
-                written += 1;
+            for (i, (slot, item)) in slots.iter_mut().zip(&items[at as usize..]).enumerate() {
+                match scalar_slot(item) {
+                    Some(s) => slot.assign(s),
+                    None => match write_at(heap, item, depth) {
+                        Ok(s) => slot.assign(s),
+                        Err(e) => {
+                            written = at + i as u64;
+                            return Err(e);
+                        }
+                    },
+                }
             }
+            written = at + slots.len().min(items.len() - at as usize) as u64;
             Ok(())
         })
     };
