@@ -209,7 +209,10 @@ fn free_tree(heap: &Heap, b: Offset) -> Result<(), Error> {
                 // SAFETY: we hold the turn; nothing else writes the slots.
                 unsafe {
                     l.table(heap)?.slots(&m, 0, l.len, |_, slots| {
-                        if slots.iter().fold(false, |any, s| any | is_ptr_tag(s.tag)) {
+                        let owns = slot::vectorized(|| {
+                            slots.iter().fold(false, |any, s| any | is_ptr_tag(s.tag))
+                        });
+                        if owns {
                             stack.extend(slots.iter().filter_map(Slot::ptr));
                         }
                         Ok(())

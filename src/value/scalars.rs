@@ -11,6 +11,7 @@
 use super::{ListIter, ListMut, ListRef};
 use crate::alloc::Heap;
 use crate::format::list::{ListLayout, Table};
+use crate::format::slot::vectorized;
 use crate::format::{Slot, T_BOOL, T_FLOAT, T_INT, T_NONE, free_object, type_name};
 use crate::{Error, Handle, Turn};
 
@@ -171,13 +172,7 @@ impl<'t> ListRef<'t> {
             let out = &mut out[at as usize..at as usize + slots.len()];
             // Convert the whole run without a branch, then look for the
             // item that did not convert only if there was one.
-            let mut all = true;
-            for (o, s) in out.iter_mut().zip(slots) {
-                let (v, ok) = T::convert(s.tag, s.payload);
-                *o = v;
-                all &= ok;
-            }
-            if all {
+            if vectorized(|| convert_run(out, slots)) {
                 return Ok(());
             }
             let bad = slots.iter().find(|s| !T::convert(s.tag, s.payload).1);
@@ -196,6 +191,19 @@ impl<'t> ListRef<'t> {
     }
 }
 
+/// Converts `slots` into `out` (of the same length) without a branch per
+/// item; whether every slot converted.
+#[inline(always)]
+fn convert_run<T: ScalarItem>(out: &mut [T], slots: &[Slot]) -> bool {
+    let mut all = true;
+    for (o, s) in out.iter_mut().zip(slots) {
+        let (v, ok) = T::convert(s.tag, s.payload);
+        *o = v;
+        all &= ok;
+    }
+    all
+}
+
 /// Appends `items` to the list `l` (its capacity already reserved): the
 /// slots are written past the length, where nothing reaches them, a
 /// chunk's run at a time; the caller publishes the new length.
@@ -206,10 +214,12 @@ fn fill<T: ScalarItem>(heap: &Heap, l: &mut ListLayout, items: &[T]) -> Result<(
     // is published), and we hold the turn mutably.
     unsafe {
         table.slots_mut(&heap.mem, l.len, n, |at, slots| {
-            for (s, &v) in slots.iter_mut().zip(&items[at as usize..]) {
-                let (tag, payload) = v.to_slot();
-                s.set(tag, payload);
-            }
+            vectorized(|| {
+                for (s, &v) in slots.iter_mut().zip(&items[at as usize..]) {
+                    let (tag, payload) = v.to_slot();
+                    s.set(tag, payload);
+                }
+            });
             Ok(())
         })?;
     }
