@@ -525,27 +525,55 @@ fn contention_rows(cfg: &Cfg, t: &mut Table) {
 }
 
 fn message_rows(cfg: &Cfg, t: &mut Table) {
+    const VALUE: &str = "put by one process, taken, read in place and freed by another";
+    const SLICE: &str = "from a slice (`put_message_from_slice`) by one process, taken, \
+                         summed with `ListRef::ints()` and freed by another";
+    // (what, how, the message, from a slice, target)
     let cases = [
-        ("the seed's mixed message", seed_value(), 1e6, "≥ 1 M/s"),
-        ("a list of 1000 ints", ints_value(), 300e3, "≥ 300 k/s"),
+        (
+            "the seed's mixed message",
+            VALUE,
+            seed_value(),
+            false,
+            1e6,
+            "≥ 1 M/s",
+        ),
+        (
+            "a list of 1000 ints",
+            VALUE,
+            ints_value(),
+            false,
+            300e3,
+            "≥ 300 k/s",
+        ),
+        (
+            "a list of 1000 ints",
+            SLICE,
+            ints_value(),
+            true,
+            300e3,
+            "≥ 300 k/s",
+        ),
     ];
-    for (what, v, min, text) in cases {
+    for (what, how, v, slice, min, text) in cases {
         for window in [1usize, 64] {
             let flight = if window == 1 {
                 "one per turn".to_owned()
             } else {
                 format!("up to {window} per turn")
             };
-            let name = format!(
-                "{what}: put by one process, taken, read in place and freed by another ({flight})"
-            );
+            let name = format!("{what}: {how} ({flight})");
             progress(&name);
             let v = &v;
             let b = measure(
                 cfg,
                 &mut [
                     Box::new(move || {
-                        let mut w = ShmMessages::new(v.clone(), window, ReadMode::Walk);
+                        let mut w = if slice {
+                            ShmMessages::ints_from_slice(window)
+                        } else {
+                            ShmMessages::new(v.clone(), window, ReadMode::Walk)
+                        };
                         Box::new(move |n| w.run(n))
                     }),
                     Box::new(move || {
@@ -564,42 +592,6 @@ fn message_rows(cfg: &Cfg, t: &mut Table) {
                 text,
             );
         }
-    }
-    for window in [1usize, 64] {
-        let flight = if window == 1 {
-            "one per turn".to_owned()
-        } else {
-            format!("up to {window} per turn")
-        };
-        let name = format!(
-            "a list of 1000 ints from a slice (`put_message_from_slice`) by one process, \
-             taken, summed with `ListRef::ints()` and freed by another ({flight})"
-        );
-        progress(&name);
-        let v = ints_value();
-        let v = &v;
-        let b = measure(
-            cfg,
-            &mut [
-                Box::new(move || {
-                    let mut w = ShmMessages::ints_from_slice(window);
-                    Box::new(move |n| w.run(n))
-                }),
-                Box::new(move || {
-                    let mut w = PipeMessages::new(v, window);
-                    Box::new(move |n| w.run(n))
-                }),
-            ],
-        );
-        t.add(
-            &name,
-            "postcard through a pipe",
-            Unit::Rate(1.0, " msgs"),
-            b[0],
-            b[1],
-            Target::MinRate(300e3),
-            "≥ 300 k/s",
-        );
     }
 }
 

@@ -12,7 +12,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{Peer, Watchdog, env, env_handle, env_u64, handle_env, hear, name_env, poll, say};
-use shmheap::{Error, Handle, Segment, SegmentOptions, value};
+use shmheap::{Error, Handle, Segment, SegmentOptions, Turn, value};
 
 const SEC: Duration = Duration::from_secs(1);
 
@@ -48,17 +48,39 @@ fn fixture(test: &str, batch: u32) -> (Segment, Handle) {
     (seg, h)
 }
 
-fn count(seg: &Segment, h: Handle) -> i64 {
-    seg.turn_timeout(10 * SEC)
-        .unwrap()
-        .get(h)
+/// Item `i` of the int list `h`.
+fn item(t: &Turn<'_>, h: Handle, i: usize) -> i64 {
+    t.get(h)
         .unwrap()
         .as_list()
         .unwrap()
-        .get(1)
+        .get(i)
         .unwrap()
         .as_int()
         .unwrap()
+}
+
+/// The count (item 1), read in a turn of its own.
+fn count(seg: &Segment, h: Handle) -> i64 {
+    item(&seg.turn_timeout(10 * SEC).unwrap(), h, 1)
+}
+
+/// Spawns a parker (see `peer_parker`) that parks with batch 16 and waits
+/// `ms` for its later turns; returns once it parked.
+fn parker(name: &str, h: Handle, ms: u64) -> Peer {
+    let mut peer = Peer::spawn(
+        "parker",
+        &vars(
+            name,
+            h,
+            &[
+                ("SHMHEAP_BATCH", "16".into()),
+                ("SHMHEAP_MS", ms.to_string()),
+            ],
+        ),
+    );
+    peer.expect("parked", 30 * SEC);
+    peer
 }
 
 /// A peer's environment: the segment's name, the handle `h` and `extra`.
@@ -67,6 +89,27 @@ fn vars(name: &str, h: Handle, extra: &[(&'static str, String)]) -> Vec<(&'stati
     v.extend(handle_env(h));
     v.extend(extra.iter().cloned());
     v
+}
+
+/// Stops `pid` with SIGSTOP and waits until `/proc` shows every thread of
+/// it stopped.
+fn stop(pid: u32) {
+    signal(pid, libc::SIGSTOP);
+    let stopped = |stat: String| {
+        let state = stat
+            .rsplit_once(')')
+            .map(|(_, s)| s.trim_start().chars().next());
+        state == Some(Some('T'))
+    };
+    poll("the peer to stop", 30 * SEC, || {
+        let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+        let mut all = true;
+        for t in tasks {
+            let stat = std::fs::read_to_string(t.ok()?.path().join("stat")).ok()?;
+            all &= stopped(stat);
+        }
+        all.then_some(())
+    });
 }
 
 fn signal(pid: u32, sig: libc::c_int) {
@@ -152,7 +195,9 @@ fn a_waiter_waits_at_most_batch_turns() {
     poll("the peer to queue", 30 * SEC, || {
         (first.waiters() >= 1).then_some(())
     });
-    signal(peer.pid, libc::SIGSTOP);
+    // Stopped for sure before the turn is let go (a signal is delivered
+    // asynchronously: a waiter still spinning would take the parked turn).
+    stop(peer.pid);
     *first.list_mut(h).unwrap().int_mut(0).unwrap() += 1;
     drop(first);
     let mut turns = 1;
@@ -174,17 +219,7 @@ fn a_waiter_waits_at_most_batch_turns() {
     // The waiter's turn came, and ours after it.
     assert_eq!(count(&seg, h), 1);
     let t = seg.turn_timeout(10 * SEC).unwrap();
-    assert_eq!(
-        t.get(h)
-            .unwrap()
-            .as_list()
-            .unwrap()
-            .get(0)
-            .unwrap()
-            .as_int()
-            .unwrap(),
-        K as i64
-    );
+    assert_eq!(item(&t, h, 0), K as i64);
 }
 
 /// A turn parked by a process that then idles is taken by the next
@@ -194,15 +229,7 @@ fn a_parked_turn_goes_to_the_next_waiter() {
     let _wd = Watchdog::test("idle");
     let (seg, h) = fixture("idle", 1);
     let name = seg.name().unwrap();
-    let mut peer = Peer::spawn(
-        "parker",
-        &vars(
-            &name,
-            h,
-            &[("SHMHEAP_BATCH", "16".into()), ("SHMHEAP_MS", "300".into())],
-        ),
-    );
-    peer.expect("parked", 30 * SEC);
+    let mut peer = parker(&name, h, 1000);
     let start = Instant::now();
     let t = seg.turn_timeout(10 * SEC).unwrap();
     assert!(start.elapsed() < 5 * SEC, "took {:?}", start.elapsed());
@@ -225,30 +252,12 @@ fn a_parked_turn_of_a_killed_process_needs_no_recovery() {
     let _wd = Watchdog::test("killed");
     let (seg, h) = fixture("killed", 1);
     let name = seg.name().unwrap();
-    let mut peer = Peer::spawn(
-        "parker",
-        &vars(
-            &name,
-            h,
-            &[("SHMHEAP_BATCH", "16".into()), ("SHMHEAP_MS", "300".into())],
-        ),
-    );
-    peer.expect("parked", 30 * SEC);
+    let mut peer = parker(&name, h, 1000);
     peer.kill();
     let mut t = seg.turn_timeout(10 * SEC).unwrap();
     assert_eq!(seg.last_recovery(), None);
     t.validate().unwrap();
-    assert_eq!(
-        t.get(h)
-            .unwrap()
-            .as_list()
-            .unwrap()
-            .get(1)
-            .unwrap()
-            .as_int()
-            .unwrap(),
-        1
-    );
+    assert_eq!(item(&t, h, 1), 1);
     *t.list_mut(h).unwrap().int_mut(1).unwrap() += 1;
     drop(t);
     assert_eq!(count(&seg, h), 2);
@@ -261,18 +270,7 @@ fn try_turn_and_async_waits_take_parked_turns() {
     let _wd = Watchdog::test("try");
     let (seg, h) = fixture("try", 1);
     let name = seg.name().unwrap();
-    let mut peer = Peer::spawn(
-        "parker",
-        &vars(
-            &name,
-            h,
-            &[
-                ("SHMHEAP_BATCH", "16".into()),
-                ("SHMHEAP_MS", "10000".into()),
-            ],
-        ),
-    );
-    peer.expect("parked", 30 * SEC);
+    let mut peer = parker(&name, h, 10000);
     let t = seg.try_turn().unwrap().expect("the parked turn is free");
     drop(t);
     // The parker resumes nothing now (its turn was taken): its next turn
