@@ -203,8 +203,7 @@ impl<'seg> TurnFuture<'seg> {
             };
             let word = self.seg.serving_word();
             let s = super::serving_ticket(word);
-            let parked_before_us = t.wrapping_sub(s) == 1 && super::is_parked(word);
-            if s == t || (parked_before_us && self.seg.unpark(s)) {
+            if self.seg.reached(word, t) {
                 let Some((guard, t)) = self.ticket.take() else {
                     unreachable!("checked above")
                 };
@@ -248,9 +247,8 @@ impl<'seg> TurnFuture<'seg> {
             }
             // The turn may have come while registering: the thread would
             // see it too, but looking again saves its wake-up.
-            let now = self.seg.serving_word();
-            let s = super::serving_ticket(now);
-            if s == t || (t.wrapping_sub(s) == 1 && super::is_parked(now)) {
+            if self.seg.reached(self.seg.serving_word(), t) {
+                // (`continue` enters: the turn stays ours.)
                 continue;
             }
             return Poll::Pending;

@@ -91,8 +91,8 @@ fn slot(t: u32) -> usize {
 }
 
 /// The futex wake-up bit of ticket `t`'s waiter: a release wakes only the
-/// sleepers of the three tickets at the front (tickets 32 apart share a
-/// bit, which costs a spurious wake-up, never a lost one).
+/// sleepers of the new holder's ticket and the [`FRONT`] behind it (tickets
+/// 32 apart share a bit, which costs a spurious wake-up, never a lost one).
 fn ticket_bits(t: u32) -> std::num::NonZeroU32 {
     std::num::NonZeroU32::new(1 << (t % 32)).unwrap_or(std::num::NonZeroU32::MIN)
 }
@@ -201,9 +201,27 @@ impl Segment {
     /// line may have taken it).
     pub(crate) fn hand_on_parked(&self, guard: &mut LocalGuard<'_, Local>) {
         if let Some(t) = self.resume(guard) {
-            self.pass_on(t);
-            self.record().ticket.store(pack(IDLE, t), SeqCst);
+            self.hand_on(t);
         }
+    }
+
+    /// Hands the turn of ticket `t` (ours) on and marks our record idle.
+    fn hand_on(&self, t: u32) {
+        // Pass on first: a process that dies between the two leaves a record
+        // naming an old ticket, which no waiter looks for.
+        self.pass_on(t);
+        // No order needed: until it is seen, the record names a ticket the
+        // turn has passed, which nobody looks for (a plain store on x86,
+        // not an `xchg`).
+        self.record().ticket.store(pack(IDLE, t), Release);
+    }
+
+    /// Whether ticket `t` (ours, waiting) holds the turn now, given the
+    /// `now_serving` word `word`: the turn is at `t`, or its holder parked
+    /// it just ahead of `t` and we took it.
+    pub(crate) fn reached(&self, word: u64, t: u32) -> bool {
+        let s = serving_ticket(word);
+        s == t || (t.wrapping_sub(s) == 1 && is_parked(word) && self.unpark(s))
     }
 
     /// The turn of ticket `t`, resumed (our record still names it entered).
@@ -345,15 +363,11 @@ impl Segment {
         let mut last_check = None;
         loop {
             let word = w.now_serving.v.load(SeqCst);
+            if self.reached(word, t) {
+                return Ok(());
+            }
             let s = serving_ticket(word);
-            if s == t {
-                return Ok(());
-            }
-            let behind = t.wrapping_sub(s);
-            if behind == 1 && is_parked(word) && self.unpark(s) {
-                return Ok(());
-            }
-            if behind == 1 && spins < SPINS {
+            if t.wrapping_sub(s) == 1 && spins < SPINS {
                 spins += 1;
                 std::hint::spin_loop();
                 continue;
@@ -522,7 +536,7 @@ impl Segment {
     fn served(&self, n: u32) -> bool {
         let w = self.words();
         if w.sleepers.v.load(SeqCst) > 0 {
-            // The new holder, next and second in line (asleep or not).
+            // The new holder and the `FRONT` tickets behind it.
             let bits = (1..=FRONT).fold(ticket_bits(n), |b, k| b | ticket_bits(n.wrapping_add(k)));
             os::futex_wake_bits(self.serving_futex(), bits);
         }
@@ -568,23 +582,15 @@ impl Turn<'_> {
             self.seg.park(self.ticket);
             return;
         }
-        // Pass on first: a process that dies between the two leaves a record
-        // naming an old ticket, which no waiter looks for.
-        self.seg.pass_on(self.ticket);
         match self.takeover {
             Some(rec) => {
-                // A taken-over record goes back to the table, free.
+                // Pass on first (as `hand_on`), then the taken-over record
+                // goes back to the table, free.
+                self.seg.pass_on(self.ticket);
                 rec.ticket.store(pack(IDLE, self.ticket), SeqCst);
                 rec.pid.store(0, SeqCst);
             }
-            // No order needed: until it is seen, the record names a ticket
-            // the turn has passed, which nobody looks for (a plain store on
-            // x86, not an `xchg`).
-            None => self
-                .seg
-                .record()
-                .ticket
-                .store(pack(IDLE, self.ticket), Release),
+            None => self.seg.hand_on(self.ticket),
         }
     }
 }

@@ -73,6 +73,10 @@ pub enum ValueRef<'t> {
     Object(ObjectRef<'t>),
 }
 
+/// Inline, so that no reference to the value escapes into a call (the type
+/// name is looked up by the variant): a list read of an int then compiles
+/// to tag tests.
+#[inline(always)]
 fn mismatch<T>(expected: &'static str, found: &ValueRef<'_>) -> Result<T, Error> {
     Err(Error::TypeMismatch {
         expected,
@@ -252,29 +256,20 @@ impl<'t> ValueRef<'t> {
     /// The int (bools count as 0 and 1, like Python's).
     #[inline]
     pub fn as_int(&self) -> Result<i64, Error> {
-        // No reference to `self` escapes (the type name is looked up by
-        // the variant), so a list read of an int compiles to tag tests.
         match *self {
             ValueRef::Int(i) => Ok(i),
             ValueRef::Bool(b) => Ok(b as i64),
-            _ => Err(Error::TypeMismatch {
-                expected: "int",
-                found: self.type_name(),
-            }),
+            _ => mismatch("int", self),
         }
     }
 
     /// The float (ints convert, like Python's arithmetic).
     #[inline]
     pub fn as_float(&self) -> Result<f64, Error> {
-        // As `as_int`.
         match *self {
             ValueRef::Float(f) => Ok(f),
             ValueRef::Int(i) => Ok(i as f64),
-            _ => Err(Error::TypeMismatch {
-                expected: "float",
-                found: self.type_name(),
-            }),
+            _ => mismatch("float", self),
         }
     }
 
