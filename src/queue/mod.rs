@@ -266,6 +266,16 @@ impl<'seg> Turn<'seg> {
         self.peek_message(0)
     }
 
+    /// The handle in the ring entry of counter `c`.
+    #[inline(always)]
+    fn entry_handle(&self, q: &Ring, c: u64) -> Result<Handle, Error> {
+        let (offset, generation) = self.mem().u64_pair(q.entry(c)?)?;
+        Ok(Handle {
+            offset: Offset::new(offset),
+            generation,
+        })
+    }
+
     /// The `i`-th message from the front of the queue (0 is the oldest,
     /// what [`Turn::read_message`] gives), left in the queue; `None` past
     /// the last one. For tools that list the queue.
@@ -274,12 +284,7 @@ impl<'seg> Turn<'seg> {
         if i as u64 >= q.len() {
             return Ok(None);
         }
-        let m = self.mem();
-        let e = q.entry(q.head.wrapping_add(i as u64))?;
-        Ok(Some(Handle {
-            offset: Offset::new(m.u64(e)?),
-            generation: m.u64(e.add(8))?,
-        }))
+        Ok(Some(self.entry_handle(&q, q.head.wrapping_add(i as u64))?))
     }
 
     /// Takes the oldest message out of the queue (FIFO). The caller owns
@@ -290,11 +295,7 @@ impl<'seg> Turn<'seg> {
             return Ok(None);
         }
         let heap = self.heap();
-        let (offset, generation) = heap.mem.u64_pair(q.entry(q.head)?)?;
-        let h = Handle {
-            offset: Offset::new(offset),
-            generation,
-        };
+        let h = self.entry_handle(&q, q.head)?;
         let (k, _) = heap.check_block(h)?;
         // The flag first, then `head` (one store publishes the take): a
         // death in between leaves the entry in the ring, and recovery flags
